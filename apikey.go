@@ -1,0 +1,533 @@
+// Package apikey issues and verifies API keys inside a Go service: prefixed
+// keys shown once (sk_live_…, sk_test_…), stored only as a digest (SHA-256,
+// or HMAC-SHA-256 under a server-side pepper), verified in constant time,
+// with revocation, expiry, environments, scopes and rotation.
+//
+// A Manager does the work over a Store (store/memstore, store/sqlitestore,
+// store/sqlstore). Create returns the key once; Verify checks a presented
+// key:
+//
+//	m, err := apikey.New(memstore.New())
+//	key, secret, err := m.Create(ctx, apikey.CreateParams{Name: "CI", Scopes: []string{"webhooks:read"}})
+//	// show secret to the user, once
+//	k, err := m.Verify(ctx, presented, "webhooks:read")
+//	if errors.Is(err, apikey.ErrInvalidKey) { /* 401 */ }
+//
+// Security model: the plaintext key never reaches a store, a log line, an
+// error string or JSON. Failures are uniform (every authentication failure
+// matches ErrInvalidKey) and store failures fail closed
+// (ErrStoreUnavailable). See the README for the key format and what a
+// secret scanner can check.
+package apikey
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Key is the record of an API key, without the key itself. The plaintext
+// is returned once, by Create and Rotate.
+type Key struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Prefix      string            `json:"prefix"` // first 12 characters, e.g. "sk_live_a1b2"
+	OwnerID     string            `json:"owner_id,omitempty"`
+	Environment string            `json:"environment"` // "live" or "test"
+	Scopes      []string          `json:"scopes"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"` // zero: never
+	RevokedAt  time.Time `json:"revoked_at,omitzero"` // zero: not revoked
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+
+	Disabled     bool  `json:"disabled"`
+	RequestCount int64 `json:"request_count"`
+
+	// Rotation links: the key this one replaced, and the key that replaced it.
+	RotatedFromID string `json:"rotated_from_id,omitempty"`
+	RotatedToID   string `json:"rotated_to_id,omitempty"`
+}
+
+// Clone returns a deep copy of k.
+func (k *Key) Clone() *Key {
+	c := *k
+	c.Scopes = slices.Clone(k.Scopes)
+	c.Metadata = maps.Clone(k.Metadata)
+	return &c
+}
+
+// Status is a key's state at a point in time.
+type Status string
+
+const (
+	StatusActive   Status = "active"
+	StatusRevoked  Status = "revoked"
+	StatusExpired  Status = "expired"
+	StatusDisabled Status = "disabled"
+)
+
+// Status returns the key's state at now. Revoked wins over expired, expired
+// over disabled.
+func (k *Key) Status(now time.Time) Status {
+	switch {
+	case !k.RevokedAt.IsZero():
+		return StatusRevoked
+	case k.expired(now):
+		return StatusExpired
+	case k.Disabled:
+		return StatusDisabled
+	}
+	return StatusActive
+}
+
+// expired: now >= ExpiresAt.
+func (k *Key) expired(now time.Time) bool {
+	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
+}
+
+// CreateParams describes a new key.
+type CreateParams struct {
+	Name        string   // 1–200 characters of UTF-8; required
+	OwnerID     string   // the tenant (organization, user); up to 200 characters
+	Environment string   // "live" (default) or "test"
+	Scopes      []string // see the package's scope rules; at most 100
+	// ExpiresAt is when the key stops working; zero means never (or the
+	// maximum lifetime, when WithMaxLifetime is set).
+	ExpiresAt time.Time
+	Metadata  map[string]string // at most 16 KiB of keys and values
+}
+
+const (
+	maxNameLen     = 200
+	maxOwnerLen    = 200
+	maxMetadataLen = 16 << 10
+	defaultLimit   = 100
+	maxLimit       = 1000
+)
+
+// Manager issues, verifies and manages keys over a Store. It is safe for
+// concurrent use. Close it to flush usage counts.
+type Manager struct {
+	store       Store
+	format      keyFormat
+	schemes     []digestScheme // [0] for new keys; the rest still verify
+	acceptLive  bool
+	acceptTest  bool
+	policy      *scopePolicy
+	now         func() time.Time
+	maxLifetime time.Duration
+	logger      *slog.Logger
+	usage       *usageTracker // nil when usage tracking is off
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	closeErr  error
+}
+
+// New returns a Manager over store. It starts a goroutine that writes usage
+// counts behind (unless WithoutUsageTracking); Close stops it.
+func New(store Store, opts ...Option) (*Manager, error) {
+	if store == nil {
+		return nil, paramErr("store", "must not be nil")
+	}
+	c := defaultConfig()
+	for _, opt := range opts {
+		opt(&c)
+	}
+	m := &Manager{store: store, now: c.clock, maxLifetime: c.maxLifetime, logger: c.logger}
+	var err error
+	if m.format, err = newKeyFormat(c.prefix); err != nil {
+		return nil, err
+	}
+	if m.schemes, err = c.digestSchemes(); err != nil {
+		return nil, err
+	}
+	if m.acceptLive, m.acceptTest, err = c.environments(); err != nil {
+		return nil, err
+	}
+	if m.policy, err = newScopePolicy(c.vocabulary, c.implications); err != nil {
+		return nil, err
+	}
+	if m.now == nil {
+		return nil, paramErr("clock", "must not be nil")
+	}
+	if m.maxLifetime < 0 {
+		return nil, paramErr("max_lifetime", "must not be negative")
+	}
+	if m.logger == nil {
+		return nil, paramErr("logger", "must not be nil")
+	}
+	if c.usageInterval > 0 {
+		m.usage = newUsageTracker(store, c.usageInterval, m.logger)
+	} else if c.usageInterval < 0 {
+		return nil, paramErr("usage_flush_interval", "must be positive")
+	}
+	return m, nil
+}
+
+// Pattern returns the regular expression every key of this Manager matches,
+// e.g. ^sk_(live|test)_[0-9A-Za-z]{49}$.
+func (m *Manager) Pattern() string { return m.format.pattern() }
+
+// ScopeVocabulary returns the scopes set with WithScopeVocabulary, sorted,
+// or nil when any scope is accepted.
+func (m *Manager) ScopeVocabulary() []string { return slices.Clone(m.policy.vocabulary) }
+
+// Create issues a new key. It returns the stored record and the key itself,
+// which is not kept anywhere: show it to the user once.
+func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, error) {
+	now := m.now().UTC()
+	if p.Environment == "" {
+		p.Environment = EnvLive
+	}
+	if err := m.validateCreate(&p, now); err != nil {
+		return nil, "", err
+	}
+	scopes, err := m.policy.normalizeGrant(p.Scopes)
+	if err != nil {
+		return nil, "", err
+	}
+	rec, secret, err := m.newRecord(Key{
+		Name:        p.Name,
+		OwnerID:     p.OwnerID,
+		Environment: p.Environment,
+		Scopes:      scopes,
+		Metadata:    maps.Clone(p.Metadata),
+		CreatedAt:   now,
+		ExpiresAt:   p.ExpiresAt.UTC(),
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := m.store.Insert(ctx, rec); err != nil {
+		return nil, "", storeErr("create", err)
+	}
+	return rec.Key.Clone(), secret, nil
+}
+
+// newRecord completes k with a fresh ID and key, and returns the record to
+// insert and the key.
+func (m *Manager) newRecord(k Key) (*Record, string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, "", fmt.Errorf("apikey: generating id: %w", err)
+	}
+	secret := m.format.generate(k.Environment)
+	k.ID = id.String()
+	k.Prefix = displayPrefix(secret)
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	s := &m.schemes[0]
+	return &Record{Key: k, Digest: s.digest(secret), DigestScheme: s.name}, secret, nil
+}
+
+func (m *Manager) validateCreate(p *CreateParams, now time.Time) error {
+	if n := utf8.RuneCountInString(p.Name); n == 0 || n > maxNameLen || !utf8.ValidString(p.Name) {
+		return paramErr("name", "must be 1 to 200 characters of UTF-8")
+	}
+	if utf8.RuneCountInString(p.OwnerID) > maxOwnerLen || !utf8.ValidString(p.OwnerID) {
+		return paramErr("owner_id", "must be at most 200 characters of UTF-8")
+	}
+	if !m.accepts(p.Environment) {
+		return paramErr("environment", "must be one of the accepted environments (live, test)")
+	}
+	if err := validateMetadata(p.Metadata); err != nil {
+		return err
+	}
+	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
+		return paramErr("expires_at", "must be in the future")
+	}
+	if m.maxLifetime > 0 {
+		limit := now.Add(m.maxLifetime)
+		if p.ExpiresAt.IsZero() {
+			p.ExpiresAt = limit
+		} else if p.ExpiresAt.After(limit) {
+			return paramErr("expires_at", "must be within the maximum lifetime of "+m.maxLifetime.String())
+		}
+	}
+	return nil
+}
+
+func validateMetadata(md map[string]string) error {
+	size := 0
+	for k, v := range md {
+		if k == "" || !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return paramErr("metadata", "keys must be non-empty UTF-8 and values UTF-8")
+		}
+		size += len(k) + len(v)
+	}
+	if size > maxMetadataLen {
+		return paramErr("metadata", "must be at most 16 KiB of keys and values")
+	}
+	return nil
+}
+
+func (m *Manager) accepts(env string) bool {
+	return env == EnvLive && m.acceptLive || env == EnvTest && m.acceptTest
+}
+
+// Verify checks a presented key and that it grants every required scope.
+// On success it returns the key's record, which is shared: treat it as
+// read-only (Clone it to keep or change it).
+//
+// Every authentication failure matches ErrInvalidKey (the specific reason,
+// such as ErrRevoked, is also matchable and logged by the middleware);
+// a missing scope matches ErrInsufficientScope; a store failure matches
+// ErrStoreUnavailable and must fail closed. Malformed keys, wrong checksums,
+// wrong prefixes and refused environments are rejected before any hashing
+// or store call.
+func (m *Manager) Verify(ctx context.Context, rawKey string, requiredScopes ...string) (*Key, error) {
+	rec, err := m.authenticate(ctx, rawKey)
+	if err != nil {
+		return nil, err
+	}
+	if !m.policy.allOf(rec.Scopes, requiredScopes) {
+		return nil, &KeyError{KeyID: rec.ID, Err: &ScopeError{Required: slices.Clone(requiredScopes)}}
+	}
+	return &rec.Key, nil
+}
+
+// HasScopes reports whether k grants every one of scopes under this
+// Manager's wildcards and implications.
+func (m *Manager) HasScopes(k *Key, scopes ...string) bool { return m.policy.allOf(k.Scopes, scopes) }
+
+// HasAnyScope reports whether k grants at least one of scopes (or scopes is
+// empty).
+func (m *Manager) HasAnyScope(k *Key, scopes ...string) bool { return m.policy.anyOf(k.Scopes, scopes) }
+
+// authenticate is Verify without scopes. It never allocates on success.
+func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	env, err := m.format.parse(rawKey)
+	if err != nil {
+		return nil, err
+	}
+	if !m.accepts(env) {
+		return nil, ErrWrongEnvironment
+	}
+	d := m.schemes[0].digest(rawKey)
+	rec, err := m.store.ByDigest(ctx, d)
+	if err == nil && subtle.ConstantTimeCompare(rec.Digest[:], d[:]) != 1 {
+		// A store must match digests exactly; one that does not (a
+		// case-insensitive collation, say) must not let a key through.
+		err = ErrNotFound
+	}
+	if errors.Is(err, ErrNotFound) && len(m.schemes) > 1 {
+		rec, err = m.authenticateLegacy(ctx, rawKey)
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrUnknownKey
+		}
+		return nil, storeErr("verify", err)
+	}
+	now := m.now()
+	switch {
+	case !rec.RevokedAt.IsZero():
+		return nil, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
+	case rec.expired(now):
+		return nil, &KeyError{KeyID: rec.ID, Err: ErrExpired}
+	case rec.Disabled:
+		return nil, &KeyError{KeyID: rec.ID, Err: ErrDisabled}
+	}
+	if m.usage != nil {
+		m.usage.record(rec.ID, now)
+	}
+	return rec, nil
+}
+
+// authenticateLegacy looks rawKey up under the older digest schemes (older
+// peppers, or plain SHA-256 from before a pepper was set) and re-hashes a
+// key it finds to the current scheme, so the next lookup is direct.
+func (m *Manager) authenticateLegacy(ctx context.Context, rawKey string) (*Record, error) {
+	for i := 1; i < len(m.schemes); i++ {
+		d := m.schemes[i].digest(rawKey)
+		rec, err := m.store.ByDigest(ctx, d)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if subtle.ConstantTimeCompare(rec.Digest[:], d[:]) != 1 || rec.DigestScheme != m.schemes[i].name {
+			continue
+		}
+		cur := &m.schemes[0]
+		if err := m.store.SetDigest(ctx, rec.ID, d, cur.digest(rawKey), cur.name); err != nil && !errors.Is(err, ErrNotFound) {
+			// The key is still valid; the re-hash is retried on next use.
+			m.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: re-hashing key to the current pepper failed",
+				slog.String("key_id", rec.ID), slog.String("error", err.Error()))
+		}
+		return rec, nil
+	}
+	return nil, ErrNotFound
+}
+
+// Get returns the key with this id, revoked or not, or ErrNotFound.
+func (m *Manager) Get(ctx context.Context, id string) (*Key, error) {
+	rec, err := m.store.ByID(ctx, id)
+	if err != nil {
+		return nil, storeErr("get", err)
+	}
+	return m.view(rec), nil
+}
+
+// List returns a page of keys; see ListOptions. The next page starts After
+// the last key returned; a page shorter than the limit is the last.
+func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Key, error) {
+	switch {
+	case opts.Limit < 0:
+		return nil, paramErr("limit", "must not be negative")
+	case opts.Limit == 0:
+		opts.Limit = defaultLimit
+	case opts.Limit > maxLimit:
+		opts.Limit = maxLimit
+	}
+	recs, err := m.store.List(ctx, opts)
+	if err != nil {
+		return nil, storeErr("list", err)
+	}
+	keys := make([]*Key, len(recs))
+	for i, rec := range recs {
+		keys[i] = m.view(rec)
+	}
+	return keys, nil
+}
+
+// view returns a caller-owned copy of rec's key, with usage not yet written
+// behind added in.
+func (m *Manager) view(rec *Record) *Key {
+	k := rec.Key.Clone()
+	if m.usage != nil {
+		m.usage.addPending(k)
+	}
+	return k
+}
+
+// Update changes a key's name, metadata or disabled flag; nil fields are
+// left as they are. ErrNotFound for unknown or revoked keys.
+func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*Key, error) {
+	if p.Name != nil {
+		if n := utf8.RuneCountInString(*p.Name); n == 0 || n > maxNameLen || !utf8.ValidString(*p.Name) {
+			return nil, paramErr("name", "must be 1 to 200 characters of UTF-8")
+		}
+	}
+	if err := validateMetadata(p.Metadata); err != nil {
+		return nil, err
+	}
+	p.Metadata = maps.Clone(p.Metadata)
+	rec, err := m.store.Update(ctx, id, p)
+	if err != nil {
+		return nil, storeErr("update", err)
+	}
+	return m.view(rec), nil
+}
+
+// Disable stops a key from authenticating until Enable; unlike Revoke it
+// can be undone.
+func (m *Manager) Disable(ctx context.Context, id string) (*Key, error) {
+	disabled := true
+	return m.Update(ctx, id, UpdateParams{Disabled: &disabled})
+}
+
+// Enable undoes Disable.
+func (m *Manager) Enable(ctx context.Context, id string) (*Key, error) {
+	disabled := false
+	return m.Update(ctx, id, UpdateParams{Disabled: &disabled})
+}
+
+// Revoke stops a key at once and for good; it stays listable with RevokedAt.
+// Revoking an unknown or already revoked key is ErrNotFound. Once Revoke
+// returns, no Verify that starts afterwards accepts the key.
+func (m *Manager) Revoke(ctx context.Context, id string) error {
+	if _, err := m.store.Revoke(ctx, id, m.now().UTC()); err != nil {
+		return storeErr("revoke", err)
+	}
+	return nil
+}
+
+// Rotate issues a successor of key id with the same name, owner,
+// environment, scopes, metadata and lifetime, and makes the old key stop
+// working at now+grace (grace 0: at once; an earlier expiry stays). The keys
+// are linked (RotatedToID, RotatedFromID). It returns the new key's record
+// and the new key, shown once. ErrNotFound for an unknown or revoked key,
+// ErrConflict for a key already rotated.
+func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*Key, string, error) {
+	if grace < 0 {
+		return nil, "", paramErr("grace", "must not be negative")
+	}
+	old, err := m.store.ByID(ctx, id)
+	if err != nil {
+		return nil, "", storeErr("rotate", err)
+	}
+	switch {
+	case !old.RevokedAt.IsZero():
+		return nil, "", fmt.Errorf("apikey: rotate: key is revoked: %w", ErrNotFound)
+	case old.RotatedToID != "":
+		return nil, "", fmt.Errorf("apikey: rotate: key was already rotated: %w", ErrConflict)
+	}
+	now := m.now().UTC()
+	next := Key{
+		Name:          old.Name,
+		OwnerID:       old.OwnerID,
+		Environment:   old.Environment,
+		Scopes:        slices.Clone(old.Scopes),
+		Metadata:      maps.Clone(old.Metadata),
+		CreatedAt:     now,
+		Disabled:      old.Disabled,
+		RotatedFromID: old.ID,
+	}
+	if !old.ExpiresAt.IsZero() {
+		next.ExpiresAt = now.Add(old.ExpiresAt.Sub(old.CreatedAt))
+	}
+	if m.maxLifetime > 0 && (next.ExpiresAt.IsZero() || next.ExpiresAt.After(now.Add(m.maxLifetime))) {
+		next.ExpiresAt = now.Add(m.maxLifetime)
+	}
+	rec, secret, err := m.newRecord(next)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := m.store.Rotate(ctx, id, now.Add(grace), rec); err != nil {
+		return nil, "", storeErr("rotate", err)
+	}
+	return rec.Key.Clone(), secret, nil
+}
+
+// Close flushes usage counts and stops the Manager: later Verify calls fail
+// with ErrClosed (which matches ErrStoreUnavailable). It does not close the
+// Store. Calling it again returns the first result.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.closed.Store(true)
+		if m.usage != nil {
+			m.closeErr = m.usage.close()
+		}
+	})
+	return m.closeErr
+}
+
+// storeErr maps a Store error for the caller: ErrNotFound, ErrConflict and
+// parameter errors pass through; anything else is a backend failure.
+func storeErr(op string, err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrInvalidParams),
+		errors.Is(err, ErrStoreUnavailable):
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStoreUnavailable, op, err)
+}

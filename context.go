@@ -1,0 +1,75 @@
+package apikey
+
+import "context"
+
+// authContext carries an authenticated request's identity. It is one
+// allocation (what context.WithValue would cost) and holds the scope policy
+// of the Manager that verified the key, so RequireScopes applies that
+// Manager's wildcards and implications without a reference to it.
+type authContext struct {
+	context.Context
+	key    *Key
+	policy *scopePolicy
+	method string
+}
+
+type authContextKey struct{}
+
+func (c *authContext) Value(k any) any {
+	if k == (authContextKey{}) {
+		return c
+	}
+	return c.Context.Value(k)
+}
+
+// AuthMethodAPIKey is what AuthMethod reports for a request authenticated
+// with an API key.
+const AuthMethodAPIKey = "api_key"
+
+// NewContext returns a copy of ctx carrying k, as the middleware does after
+// a successful Verify; FromContext returns it. Scope checks on such a
+// context use the Manager's rules (see Manager.NewContext); this one knows
+// only exact matches and wildcards.
+func NewContext(ctx context.Context, k *Key) context.Context {
+	return &authContext{Context: ctx, key: k, method: AuthMethodAPIKey}
+}
+
+// NewContext returns a copy of ctx carrying k and this Manager's scope
+// rules, for handlers that call Verify themselves and then use
+// RequireScopes downstream.
+func (m *Manager) NewContext(ctx context.Context, k *Key) context.Context {
+	return &authContext{Context: ctx, key: k, policy: m.policy, method: AuthMethodAPIKey}
+}
+
+// WithAuthMethod returns a copy of ctx that reports method from AuthMethod,
+// for a fallback authenticator (a session, a JWT) to say how it
+// authenticated the request. No Key is attached.
+func WithAuthMethod(ctx context.Context, method string) context.Context {
+	return &authContext{Context: ctx, method: method}
+}
+
+// FromContext returns the key that authenticated the request, if any. The
+// Key is shared: treat it as read-only.
+func FromContext(ctx context.Context) (*Key, bool) {
+	c, ok := ctx.Value(authContextKey{}).(*authContext)
+	if !ok || c.key == nil {
+		return nil, false
+	}
+	return c.key, true
+}
+
+// AuthMethod returns how the request was authenticated: AuthMethodAPIKey,
+// what a fallback authenticator set with WithAuthMethod, or "" when it was
+// not.
+func AuthMethod(ctx context.Context) string {
+	if c, ok := ctx.Value(authContextKey{}).(*authContext); ok {
+		return c.method
+	}
+	return ""
+}
+
+// fromContext returns the request's auth data for scope checks.
+func fromContext(ctx context.Context) *authContext {
+	c, _ := ctx.Value(authContextKey{}).(*authContext)
+	return c
+}

@@ -1,0 +1,5 @@
+module github.com/keyward/apikey
+
+go 1.25
+
+require github.com/google/uuid v1.6.0

@@ -1,0 +1,158 @@
+package apikey
+
+import (
+	"bytes"
+	"log/slog"
+	"time"
+)
+
+// Option configures a Manager. Options are checked by New, which reports
+// an invalid one as an error matching ErrInvalidParams.
+type Option func(*config)
+
+type config struct {
+	prefix        string
+	peppers       [][]byte
+	clock         func() time.Time
+	envs          []string
+	vocabulary    []string
+	implications  map[string][]string
+	maxLifetime   time.Duration
+	usageInterval time.Duration // 0: usage tracking off
+	logger        *slog.Logger
+}
+
+const (
+	// DefaultUsageFlushInterval is how often usage counts are written behind.
+	DefaultUsageFlushInterval = 10 * time.Second
+	minPepperLen              = 16
+)
+
+func defaultConfig() config {
+	return config{
+		prefix:        DefaultPrefix,
+		clock:         time.Now,
+		envs:          []string{EnvLive, EnvTest},
+		usageInterval: DefaultUsageFlushInterval,
+		logger:        slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithPrefix sets the key prefix: 1–16 characters of [a-z0-9]. The default
+// is "sk" (keys look like sk_live_…).
+func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithPepper makes digests HMAC-SHA-256 under a server-side secret, so a
+// stolen database cannot be checked against guessed keys without it. Keep
+// peppers in a secrets manager, never in source. Each must be at least 16
+// bytes (32 random bytes recommended).
+//
+// New keys use the first pepper. Keys digested under a later pepper, or with
+// plain SHA-256 from before any pepper was set, still verify and are
+// re-hashed to the first pepper on use: to rotate a pepper, put the new one
+// first and drop the old one once its keys have been used or retired.
+func WithPepper(peppers ...[]byte) Option {
+	return func(c *config) {
+		c.peppers = make([][]byte, len(peppers))
+		for i, p := range peppers {
+			c.peppers[i] = bytes.Clone(p)
+		}
+	}
+}
+
+// WithClock sets the source of the current time (default time.Now), for
+// expiry checks and timestamps.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
+// WithEnvironments sets which environments Verify accepts and Create issues:
+// "live", "test" or both (the default). A key of another environment is
+// refused before any store call (ErrWrongEnvironment).
+func WithEnvironments(envs ...string) Option {
+	return func(c *config) { c.envs = envs }
+}
+
+// WithScopeVocabulary lists every scope this service knows. Create then
+// rejects unknown scopes (typos) with ErrInvalidParams; "*" and
+// "resource:*" are accepted when the vocabulary has scopes they cover.
+func WithScopeVocabulary(scopes ...string) Option {
+	return func(c *config) {
+		c.vocabulary = append([]string{}, scopes...)
+	}
+}
+
+// WithScopeImplications sets rules "from ⇒ to", e.g.
+// {"write": {"read"}}: a key granted "write" also satisfies "read", and
+// "x:write" satisfies "x:read" for every resource x. Rules between two
+// single words apply to actions like this; any rule involving a ':' is
+// exact. Rules are transitive.
+func WithScopeImplications(rules map[string][]string) Option {
+	return func(c *config) {
+		c.implications = make(map[string][]string, len(rules))
+		for k, v := range rules {
+			c.implications[k] = append([]string{}, v...)
+		}
+	}
+}
+
+// WithMaxLifetime caps how long a key may live: Create rejects an ExpiresAt
+// beyond now+d, gives keys without one an ExpiresAt of now+d, and Rotate
+// caps the successor's lifetime the same way. 0 (the default) means no cap.
+func WithMaxLifetime(d time.Duration) Option { return func(c *config) { c.maxLifetime = d } }
+
+// WithUsageFlushInterval sets how often LastUsedAt and RequestCount are
+// written to the store (default 10 s). Verify only updates counters in
+// memory; a crash loses at most one interval of usage data.
+func WithUsageFlushInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d == 0 {
+			d = -1 // 0 would mean "off"; an explicit 0 is a mistake
+		}
+		c.usageInterval = d
+	}
+}
+
+// WithoutUsageTracking turns off LastUsedAt and RequestCount.
+func WithoutUsageTracking() Option { return func(c *config) { c.usageInterval = 0 } }
+
+// WithLogger sets where the Manager logs operational problems (a failed
+// usage flush, a failed re-hash). The default discards. Keys are never
+// logged.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+func (c *config) digestSchemes() ([]digestScheme, error) {
+	if len(c.peppers) == 0 {
+		return []digestScheme{sha256Scheme()}, nil
+	}
+	schemes := make([]digestScheme, 0, len(c.peppers)+1)
+	for i, p := range c.peppers {
+		if len(p) < minPepperLen {
+			return nil, paramErr("pepper", "each pepper must be at least 16 bytes")
+		}
+		for _, q := range c.peppers[:i] {
+			if bytes.Equal(p, q) {
+				return nil, paramErr("pepper", "peppers must differ")
+			}
+		}
+		schemes = append(schemes, hmacScheme(p))
+	}
+	// Keys digested before any pepper was set keep working, and move to the
+	// first pepper when used.
+	return append(schemes, sha256Scheme()), nil
+}
+
+func (c *config) environments() (live, test bool, err error) {
+	for _, e := range c.envs {
+		switch e {
+		case EnvLive:
+			live = true
+		case EnvTest:
+			test = true
+		default:
+			return false, false, paramErr("environments", `must be "live" or "test"`)
+		}
+	}
+	if !live && !test {
+		return false, false, paramErr("environments", "must name at least one environment")
+	}
+	return live, test, nil
+}

@@ -1,0 +1,600 @@
+// Package storetest checks an apikey.Store against the contract written on
+// the interface. Every backend's tests call Run with a factory of empty
+// stores:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) apikey.Store { return memstore.New() })
+//	}
+//
+// It uses only the testing package, so importing it adds no dependency.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/keyward/apikey"
+)
+
+// Factory returns a new, empty store for one test. It registers any cleanup
+// with t.Cleanup.
+type Factory func(t *testing.T) apikey.Store
+
+// Run runs the conformance suite against stores made by newStore.
+func Run(t *testing.T, newStore Factory) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(*testing.T, apikey.Store)
+	}{
+		{"InsertAndLookup", testInsertAndLookup},
+		{"InsertConflict", testInsertConflict},
+		{"NotFound", testNotFound},
+		{"StoresACopy", testStoresACopy},
+		{"List", testList},
+		{"Update", testUpdate},
+		{"Revoke", testRevoke},
+		{"Rotate", testRotate},
+		{"SetDigest", testSetDigest},
+		{"AddUsage", testAddUsage},
+		{"HostileStrings", testHostileStrings},
+		{"Concurrent", testConcurrent},
+		{"CanceledContext", testCanceledContext},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+// base is a fixed time with microsecond precision, the least any store keeps.
+var base = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+// Record returns a valid record for tests, with a unique ID and a digest
+// derived from seed.
+func Record(seed string) *apikey.Record {
+	id := uuid.Must(uuid.NewV7()).String()
+	return &apikey.Record{
+		Key: apikey.Key{
+			ID:          id,
+			Name:        "key " + seed,
+			Prefix:      "sk_live_" + fmt.Sprintf("%04x", len(seed))[:4],
+			OwnerID:     "org_1",
+			Environment: apikey.EnvLive,
+			Scopes:      []string{"webhooks:read", "webhooks:write"},
+			Metadata:    map[string]string{"team": "platform"},
+			CreatedAt:   base,
+		},
+		Digest:       apikey.Digest(sha256.Sum256([]byte(seed))),
+		DigestScheme: apikey.SchemeSHA256,
+	}
+}
+
+func mustInsert(t *testing.T, s apikey.Store, rec *apikey.Record) {
+	t.Helper()
+	if err := s.Insert(context.Background(), rec); err != nil {
+		t.Fatalf("Insert(%s): %v", rec.ID, err)
+	}
+}
+
+func mustByID(t *testing.T, s apikey.Store, id string) *apikey.Record {
+	t.Helper()
+	rec, err := s.ByID(context.Background(), id)
+	if err != nil {
+		t.Fatalf("ByID(%s): %v", id, err)
+	}
+	return rec
+}
+
+// equalRecords reports how got differs from want; empty when equal. Nil and
+// empty scopes and metadata are the same.
+func equalRecords(got, want *apikey.Record) string {
+	var diffs []string
+	check := func(field string, g, w any) {
+		if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s = %q, want %q", field, g, w))
+		}
+	}
+	check("ID", got.ID, want.ID)
+	check("Name", got.Name, want.Name)
+	check("Prefix", got.Prefix, want.Prefix)
+	check("OwnerID", got.OwnerID, want.OwnerID)
+	check("Environment", got.Environment, want.Environment)
+	check("Disabled", got.Disabled, want.Disabled)
+	check("RequestCount", got.RequestCount, want.RequestCount)
+	check("RotatedFromID", got.RotatedFromID, want.RotatedFromID)
+	check("RotatedToID", got.RotatedToID, want.RotatedToID)
+	check("DigestScheme", got.DigestScheme, want.DigestScheme)
+	if got.Digest != want.Digest {
+		diffs = append(diffs, "Digest differs")
+	}
+	if !slices.Equal(got.Scopes, want.Scopes) {
+		diffs = append(diffs, fmt.Sprintf("Scopes = %q, want %q", got.Scopes, want.Scopes))
+	}
+	if len(got.Metadata) != len(want.Metadata) || len(want.Metadata) > 0 && !maps.Equal(got.Metadata, want.Metadata) {
+		diffs = append(diffs, fmt.Sprintf("Metadata = %q, want %q", got.Metadata, want.Metadata))
+	}
+	times := []struct {
+		name string
+		g, w time.Time
+	}{
+		{"CreatedAt", got.CreatedAt, want.CreatedAt},
+		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
+		{"RevokedAt", got.RevokedAt, want.RevokedAt},
+		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+	}
+	for _, tm := range times {
+		if !tm.g.Equal(tm.w) {
+			diffs = append(diffs, fmt.Sprintf("%s = %v, want %v", tm.name, tm.g, tm.w))
+		}
+		if !tm.g.IsZero() && tm.g.Location() != time.UTC {
+			diffs = append(diffs, fmt.Sprintf("%s is not in UTC: %v", tm.name, tm.g))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func testInsertAndLookup(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	rec := Record("lookup")
+	rec.ExpiresAt = base.Add(90 * 24 * time.Hour)
+	rec.OwnerID = "org_lookup"
+	mustInsert(t, s, rec)
+
+	got, err := s.ByDigest(ctx, rec.Digest)
+	if err != nil {
+		t.Fatalf("ByDigest: %v", err)
+	}
+	if d := equalRecords(got, rec); d != "" {
+		t.Errorf("ByDigest: %s", d)
+	}
+	if d := equalRecords(mustByID(t, s, rec.ID), rec); d != "" {
+		t.Errorf("ByID: %s", d)
+	}
+}
+
+func testInsertConflict(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	rec := Record("conflict")
+	mustInsert(t, s, rec)
+
+	sameID := Record("other digest")
+	sameID.ID = rec.ID
+	if err := s.Insert(ctx, sameID); !errors.Is(err, apikey.ErrConflict) {
+		t.Errorf("Insert with an existing ID: err = %v, want ErrConflict", err)
+	}
+	sameDigest := Record("conflict")
+	if err := s.Insert(ctx, sameDigest); !errors.Is(err, apikey.ErrConflict) {
+		t.Errorf("Insert with an existing digest: err = %v, want ErrConflict", err)
+	}
+	if _, err := s.ByID(ctx, sameDigest.ID); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("the conflicting record was stored: ByID err = %v", err)
+	}
+}
+
+func testNotFound(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	mustInsert(t, s, Record("present"))
+	missing := Record("missing")
+	if _, err := s.ByDigest(ctx, missing.Digest); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("ByDigest(unknown): err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ByID(ctx, missing.ID); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("ByID(unknown): err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Update(ctx, missing.ID, apikey.UpdateParams{Name: ptr("x")}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Update(unknown): err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Revoke(ctx, missing.ID, base); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Revoke(unknown): err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Rotate(ctx, missing.ID, base, Record("next")); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Rotate(unknown): err = %v, want ErrNotFound", err)
+	}
+}
+
+func testStoresACopy(t *testing.T, s apikey.Store) {
+	rec := Record("copy")
+	want := rec.Clone()
+	mustInsert(t, s, rec)
+	rec.Name = "changed"
+	rec.Scopes[0] = "changed"
+	rec.Metadata["team"] = "changed"
+	if d := equalRecords(mustByID(t, s, want.ID), want); d != "" {
+		t.Errorf("changing the inserted record changed the store: %s", d)
+	}
+}
+
+func testList(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	var ownerA, ownerB, revokedA []string
+	for i := range 23 {
+		rec := Record(fmt.Sprintf("list a %d", i))
+		rec.OwnerID = "org_a"
+		mustInsert(t, s, rec)
+		if i%7 == 3 {
+			if _, err := s.Revoke(ctx, rec.ID, base); err != nil {
+				t.Fatalf("Revoke: %v", err)
+			}
+			revokedA = append(revokedA, rec.ID)
+			continue
+		}
+		ownerA = append(ownerA, rec.ID)
+	}
+	for i := range 4 {
+		rec := Record(fmt.Sprintf("list b %d", i))
+		rec.OwnerID = "org_b"
+		mustInsert(t, s, rec)
+		ownerB = append(ownerB, rec.ID)
+	}
+	all := slices.Concat(ownerA, ownerB)
+	allA := slices.Concat(ownerA, revokedA)
+	for _, ids := range [][]string{ownerA, ownerB, all, allA} {
+		slices.Sort(ids)
+	}
+
+	pages := func(opts apikey.ListOptions) []string {
+		var ids []string
+		for range 100 {
+			recs, err := s.List(ctx, opts)
+			if err != nil {
+				t.Fatalf("List(%+v): %v", opts, err)
+			}
+			if len(recs) > opts.Limit {
+				t.Fatalf("List(%+v) returned %d records, more than the limit", opts, len(recs))
+			}
+			for _, r := range recs {
+				ids = append(ids, r.ID)
+			}
+			if len(recs) < opts.Limit {
+				return ids
+			}
+			opts.After = recs[len(recs)-1].ID
+		}
+		t.Fatal("List never returned a short page")
+		return nil
+	}
+	for _, tc := range []struct {
+		name string
+		opts apikey.ListOptions
+		want []string
+	}{
+		{"owner a, pages of 5", apikey.ListOptions{OwnerID: "org_a", Limit: 5}, ownerA},
+		{"owner a, one page", apikey.ListOptions{OwnerID: "org_a", Limit: 100}, ownerA},
+		{"owner a with revoked", apikey.ListOptions{OwnerID: "org_a", IncludeRevoked: true, Limit: 4}, allA},
+		{"owner b, page of exactly 4", apikey.ListOptions{OwnerID: "org_b", Limit: 4}, ownerB},
+		{"every owner", apikey.ListOptions{Limit: 3}, all},
+		{"unknown owner", apikey.ListOptions{OwnerID: "org_none", Limit: 10}, nil},
+	} {
+		if got := pages(tc.opts); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: listed %d ids %v, want %d in ascending order %v", tc.name, len(got), got, len(tc.want), tc.want)
+		}
+	}
+}
+
+func testUpdate(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	rec := Record("update")
+	mustInsert(t, s, rec)
+
+	got, err := s.Update(ctx, rec.ID, apikey.UpdateParams{Name: ptr("renamed"), Disabled: ptr(true)})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	want := rec.Clone()
+	want.Name, want.Disabled = "renamed", true
+	if d := equalRecords(got, want); d != "" {
+		t.Errorf("Update returned: %s", d)
+	}
+	if d := equalRecords(mustByID(t, s, rec.ID), want); d != "" {
+		t.Errorf("after Update: %s", d)
+	}
+	if got, err := s.ByDigest(ctx, rec.Digest); err != nil || !got.Disabled {
+		t.Errorf("ByDigest after disabling: %+v, %v; want Disabled", got, err)
+	}
+
+	want.Metadata = map[string]string{"env": "ci", "team": "payments"}
+	if _, err := s.Update(ctx, rec.ID, apikey.UpdateParams{Metadata: maps.Clone(want.Metadata), Disabled: ptr(false)}); err != nil {
+		t.Fatalf("Update metadata: %v", err)
+	}
+	want.Disabled = false
+	if d := equalRecords(mustByID(t, s, rec.ID), want); d != "" {
+		t.Errorf("after replacing metadata: %s", d)
+	}
+
+	want.Metadata = nil
+	if _, err := s.Update(ctx, rec.ID, apikey.UpdateParams{Metadata: map[string]string{}}); err != nil {
+		t.Fatalf("Update clearing metadata: %v", err)
+	}
+	if d := equalRecords(mustByID(t, s, rec.ID), want); d != "" {
+		t.Errorf("after clearing metadata: %s", d)
+	}
+
+	if _, err := s.Revoke(ctx, rec.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, rec.ID, apikey.UpdateParams{Name: ptr("again")}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Update of a revoked key: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testRevoke(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	rec := Record("revoke")
+	mustInsert(t, s, rec)
+	at := base.Add(time.Hour)
+	got, err := s.Revoke(ctx, rec.ID, at)
+	if err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if !got.RevokedAt.Equal(at) || got.Digest != rec.Digest {
+		t.Errorf("Revoke returned RevokedAt %v digest match %v; want %v and the key's digest", got.RevokedAt, got.Digest == rec.Digest, at)
+	}
+	byDigest, err := s.ByDigest(ctx, rec.Digest)
+	if err != nil || !byDigest.RevokedAt.Equal(at) {
+		t.Errorf("ByDigest after Revoke: %v, %v; want the record with RevokedAt %v", byDigest, err, at)
+	}
+	if _, err := s.Revoke(ctx, rec.ID, at.Add(time.Hour)); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("second Revoke: err = %v, want ErrNotFound", err)
+	}
+	if got := mustByID(t, s, rec.ID); !got.RevokedAt.Equal(at) {
+		t.Errorf("second Revoke moved RevokedAt to %v", got.RevokedAt)
+	}
+}
+
+func testRotate(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	t.Run("links and grace", func(t *testing.T) {
+		old := Record("rotate old")
+		mustInsert(t, s, old)
+		next := Record("rotate next")
+		graceEnd := base.Add(time.Hour)
+		got, err := s.Rotate(ctx, old.ID, graceEnd, next)
+		if err != nil {
+			t.Fatalf("Rotate: %v", err)
+		}
+		if got.RotatedToID != next.ID || !got.ExpiresAt.Equal(graceEnd) {
+			t.Errorf("Rotate returned old key with RotatedToID %q ExpiresAt %v; want %q, %v", got.RotatedToID, got.ExpiresAt, next.ID, graceEnd)
+		}
+		wantNext := next.Clone()
+		wantNext.RotatedFromID = old.ID
+		if d := equalRecords(mustByID(t, s, next.ID), wantNext); d != "" {
+			t.Errorf("new key: %s", d)
+		}
+		if byDigest, err := s.ByDigest(ctx, next.Digest); err != nil || byDigest.ID != next.ID {
+			t.Errorf("ByDigest(new key): %v, %v", byDigest, err)
+		}
+		if _, err := s.Rotate(ctx, old.ID, graceEnd, Record("rotate again")); !errors.Is(err, apikey.ErrConflict) {
+			t.Errorf("rotating a rotated key: err = %v, want ErrConflict", err)
+		}
+	})
+	t.Run("earlier expiry stays", func(t *testing.T) {
+		old := Record("rotate expiring")
+		old.ExpiresAt = base.Add(time.Minute)
+		mustInsert(t, s, old)
+		got, err := s.Rotate(ctx, old.ID, base.Add(time.Hour), Record("rotate expiring next"))
+		if err != nil {
+			t.Fatalf("Rotate: %v", err)
+		}
+		if !got.ExpiresAt.Equal(old.ExpiresAt) {
+			t.Errorf("ExpiresAt = %v, want the earlier %v", got.ExpiresAt, old.ExpiresAt)
+		}
+	})
+	t.Run("revoked key", func(t *testing.T) {
+		old := Record("rotate revoked")
+		mustInsert(t, s, old)
+		if _, err := s.Revoke(ctx, old.ID, base); err != nil {
+			t.Fatal(err)
+		}
+		next := Record("rotate revoked next")
+		if _, err := s.Rotate(ctx, old.ID, base, next); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("err = %v, want ErrNotFound", err)
+		}
+		if _, err := s.ByID(ctx, next.ID); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("the new key was stored: ByID err = %v", err)
+		}
+	})
+	t.Run("atomic on conflict", func(t *testing.T) {
+		old := Record("rotate atomic")
+		mustInsert(t, s, old)
+		taken := Record("rotate taken")
+		mustInsert(t, s, taken)
+		next := Record("rotate taken") // same digest as taken
+		if _, err := s.Rotate(ctx, old.ID, base, next); !errors.Is(err, apikey.ErrConflict) {
+			t.Errorf("err = %v, want ErrConflict", err)
+		}
+		if d := equalRecords(mustByID(t, s, old.ID), old); d != "" {
+			t.Errorf("a failed Rotate changed the old key: %s", d)
+		}
+		if _, err := s.ByID(ctx, next.ID); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("a failed Rotate stored the new key: ByID err = %v", err)
+		}
+	})
+}
+
+func testSetDigest(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	rec := Record("rehash old")
+	mustInsert(t, s, rec)
+	d := Record("rehash new").Digest
+	if err := s.SetDigest(ctx, rec.ID, d, d, "hmac-sha256:00000000"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("SetDigest with a stale old digest: err = %v, want ErrNotFound", err)
+	}
+	if err := s.SetDigest(ctx, rec.ID, rec.Digest, d, "hmac-sha256:00000000"); err != nil {
+		t.Fatalf("SetDigest: %v", err)
+	}
+	got, err := s.ByDigest(ctx, d)
+	if err != nil || got.ID != rec.ID || got.DigestScheme != "hmac-sha256:00000000" {
+		t.Errorf("ByDigest(new digest) = %+v, %v", got, err)
+	}
+	if _, err := s.ByDigest(ctx, rec.Digest); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("ByDigest(old digest): err = %v, want ErrNotFound", err)
+	}
+}
+
+func testAddUsage(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	a, b := Record("usage a"), Record("usage b")
+	mustInsert(t, s, a)
+	mustInsert(t, s, b)
+	t1, t2 := base.Add(time.Minute), base.Add(2*time.Minute)
+	batches := [][]apikey.Usage{
+		{{ID: a.ID, Count: 3, LastUsedAt: t2}, {ID: b.ID, Count: 1, LastUsedAt: t1}, {ID: "unknown", Count: 9, LastUsedAt: t2}},
+		{{ID: a.ID, Count: 4, LastUsedAt: t1}}, // an older time must not move LastUsedAt back
+	}
+	for _, batch := range batches {
+		if err := s.AddUsage(ctx, batch); err != nil {
+			t.Fatalf("AddUsage: %v", err)
+		}
+	}
+	if got := mustByID(t, s, a.ID); got.RequestCount != 7 || !got.LastUsedAt.Equal(t2) {
+		t.Errorf("key a: RequestCount %d LastUsedAt %v; want 7, %v", got.RequestCount, got.LastUsedAt, t2)
+	}
+	if got := mustByID(t, s, b.ID); got.RequestCount != 1 || !got.LastUsedAt.Equal(t1) {
+		t.Errorf("key b: RequestCount %d LastUsedAt %v; want 1, %v", got.RequestCount, got.LastUsedAt, t1)
+	}
+	if err := s.AddUsage(ctx, nil); err != nil {
+		t.Errorf("AddUsage(nil): %v", err)
+	}
+}
+
+// Hostile holds strings a store must keep verbatim: SQL, quotes, control
+// characters, NUL, non-ASCII, and a long value.
+var Hostile = []string{
+	`'); DROP TABLE api_keys; --`,
+	`" OR "1"="1`,
+	`\'\"\\%_*?`,
+	"line one\nline two\r\n\ttab",
+	"nul\x00byte",
+	"emoji 🔑 and ünïcödé, 日本語, \u202eRTL",
+	`{"json": [1, 2, {"nested": null}]}`,
+	"$1 ? :name @p1",
+}
+
+func testHostileStrings(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	for i, h := range Hostile {
+		rec := Record(fmt.Sprintf("hostile %d", i))
+		rec.Name = h
+		rec.OwnerID = h
+		rec.Metadata = map[string]string{h: h, "k": h}
+		mustInsert(t, s, rec)
+		if d := equalRecords(mustByID(t, s, rec.ID), rec); d != "" {
+			t.Errorf("hostile string %q: %s", h, d)
+		}
+		recs, err := s.List(ctx, apikey.ListOptions{OwnerID: h, Limit: 10})
+		if err != nil || len(recs) != 1 || recs[0].ID != rec.ID {
+			t.Errorf("List(OwnerID %q) = %d records, %v; want exactly the one", h, len(recs), err)
+		}
+	}
+	big := Record("hostile big")
+	big.Metadata = map[string]string{"big": strings.Repeat("x'\"\\\x00", (16<<10)/5)}
+	mustInsert(t, s, big)
+	if d := equalRecords(mustByID(t, s, big.ID), big); d != "" {
+		t.Errorf("16 KiB metadata: %s", d)
+	}
+	for i, name := range []string{"renamed '); DELETE FROM api_keys; --", "nul\x00again"} {
+		rec := Record(fmt.Sprintf("hostile update %d", i))
+		mustInsert(t, s, rec)
+		if _, err := s.Update(ctx, rec.ID, apikey.UpdateParams{Name: ptr(name), Metadata: map[string]string{name: name}}); err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		if got := mustByID(t, s, rec.ID); got.Name != name || got.Metadata[name] != name {
+			t.Errorf("Update with %q stored name %q metadata %q", name, got.Name, got.Metadata)
+		}
+	}
+	// The statements above must not have dropped or emptied anything.
+	if recs, err := s.List(ctx, apikey.ListOptions{Limit: 100}); err != nil || len(recs) != len(Hostile)+3 {
+		t.Errorf("after hostile strings List = %d records, %v; want %d", len(recs), err, len(Hostile)+3)
+	}
+}
+
+func testConcurrent(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	const workers, perWorker = 8, 20
+	shared := Record("concurrent shared")
+	mustInsert(t, s, shared)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				rec := Record(fmt.Sprintf("concurrent %d %d", w, i))
+				if err := s.Insert(ctx, rec); err != nil {
+					t.Errorf("Insert: %v", err)
+					return
+				}
+				if got, err := s.ByDigest(ctx, rec.Digest); err != nil || got.ID != rec.ID {
+					t.Errorf("ByDigest right after Insert: %v, %v", got, err)
+					return
+				}
+				if _, err := s.ByDigest(ctx, shared.Digest); err != nil {
+					t.Errorf("ByDigest(shared): %v", err)
+					return
+				}
+				if err := s.AddUsage(ctx, []apikey.Usage{{ID: shared.ID, Count: 1, LastUsedAt: base}}); err != nil {
+					t.Errorf("AddUsage: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	// Two revokes of one key race: exactly one wins.
+	contested := Record("concurrent revoke")
+	mustInsert(t, s, contested)
+	var wins sync.WaitGroup
+	results := make(chan error, 4)
+	for range 4 {
+		wins.Add(1)
+		go func() {
+			defer wins.Done()
+			_, err := s.Revoke(ctx, contested.ID, base)
+			results <- err
+		}()
+	}
+	wg.Wait()
+	wins.Wait()
+	close(results)
+	won := 0
+	for err := range results {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, apikey.ErrNotFound):
+			t.Errorf("concurrent Revoke: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of 4 concurrent revokes succeeded, want exactly 1", won)
+	}
+	if got := mustByID(t, s, shared.ID); got.RequestCount != workers*perWorker {
+		t.Errorf("RequestCount after concurrent AddUsage = %d, want %d", got.RequestCount, workers*perWorker)
+	}
+	recs, err := s.List(ctx, apikey.ListOptions{Limit: 1000})
+	if err != nil || len(recs) != workers*perWorker+1 {
+		t.Errorf("List after concurrent inserts = %d records, %v; want %d", len(recs), err, workers*perWorker+1)
+	}
+}
+
+func testCanceledContext(t *testing.T, s apikey.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := Record("canceled")
+	if err := s.Insert(ctx, rec); err == nil {
+		t.Errorf("Insert with a canceled context succeeded")
+	}
+	if _, err := s.ByID(context.Background(), rec.ID); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Insert with a canceled context stored the record: ByID err = %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,198 @@
+package apikey
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/apikey/internal/cowmap"
+)
+
+// Usage tracking, written behind.
+//
+// Verify never writes to the store: a successful verification bumps an
+// in-memory counter (lock-free, no allocation once the key has a counter),
+// and a background goroutine writes every key's count and last-use time in
+// one batch per interval. Counts are additive in the store, so instances
+// sharing one database add up correctly. A crash loses at most one interval
+// of counts; Close flushes. A failed flush puts the counts back for the next.
+//
+// LastUsedAt has one-second resolution: a counter's timestamp is only moved
+// when it is a second old, so concurrent verifications of one key rarely
+// write to the same memory.
+
+const usageShards = 64
+
+type usageTracker struct {
+	store    Store
+	logger   *slog.Logger
+	interval time.Duration
+	shards   [usageShards]cowmap.Map[string, *usageCounter]
+
+	flushMu sync.Mutex // one flush at a time: the flusher alone retires counters
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type usageCounter struct {
+	count atomic.Int64 // uses since the last flush; -1 once retired
+	last  atomic.Int64 // Unix nanoseconds of the latest use
+	idle  int          // flushes in a row without use (flusher only)
+}
+
+// retireAfterIdle: a counter unused for this many flushes is dropped, so
+// memory follows the keys in use, not every key ever seen.
+const retireAfterIdle = 3
+
+func newUsageTracker(store Store, interval time.Duration, logger *slog.Logger) *usageTracker {
+	t := &usageTracker{
+		store:    store,
+		logger:   logger,
+		interval: interval,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go t.run()
+	return t
+}
+
+func (t *usageTracker) run() {
+	defer close(t.done)
+	tick := time.NewTicker(t.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), t.interval)
+			if err := t.flush(ctx); err != nil {
+				t.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: writing usage counts failed; kept for the next flush",
+					slog.String("error", err.Error()))
+			}
+			cancel()
+		case <-t.stop:
+			return
+		}
+	}
+}
+
+// close stops the flusher and writes what is left.
+func (t *usageTracker) close() error {
+	close(t.stop)
+	<-t.done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return t.flush(ctx)
+}
+
+func shardOf(id string) int {
+	// IDs end in random characters (UUIDv7); the tail spreads them.
+	h := uint32(2166136261)
+	for i := max(0, len(id)-8); i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int(h % usageShards)
+}
+
+// record counts one use of key id at now.
+func (t *usageTracker) record(id string, now time.Time) {
+	t.add(id, 1, now.UnixNano())
+}
+
+func (t *usageTracker) add(id string, n, lastNano int64) {
+	sh := &t.shards[shardOf(id)]
+	c, ok := sh.Load(id)
+	if !ok {
+		c = t.counter(sh, id)
+	}
+	for !c.add(n) {
+		// Retired between Load and add: the slow path replaces it.
+		c = t.counter(sh, id)
+	}
+	if lastNano-c.last.Load() >= int64(time.Second) {
+		c.last.Store(lastNano)
+	}
+}
+
+// counter returns the live counter of id, creating it if needed.
+func (t *usageTracker) counter(sh *cowmap.Map[string, *usageCounter], id string) (c *usageCounter) {
+	sh.Update(func(m map[string]*usageCounter) {
+		if old, ok := m[id]; ok && old.count.Load() >= 0 {
+			c = old
+			return
+		}
+		c = &usageCounter{}
+		m[id] = c
+	})
+	return c
+}
+
+func (c *usageCounter) add(n int64) bool {
+	for {
+		v := c.count.Load()
+		if v < 0 {
+			return false
+		}
+		if c.count.CompareAndSwap(v, v+n) {
+			return true
+		}
+	}
+}
+
+// flush writes every pending count in one AddUsage call.
+func (t *usageTracker) flush(ctx context.Context) error {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	var batch []Usage
+	for i := range t.shards {
+		sh := &t.shards[i]
+		var retired map[string]*usageCounter
+		for id, c := range sh.Snapshot() {
+			if n := c.count.Swap(0); n > 0 {
+				batch = append(batch, Usage{ID: id, Count: n, LastUsedAt: time.Unix(0, c.last.Load()).UTC()})
+				c.idle = 0
+				continue
+			}
+			if c.idle++; c.idle >= retireAfterIdle && c.count.CompareAndSwap(0, -1) {
+				if retired == nil {
+					retired = map[string]*usageCounter{}
+				}
+				retired[id] = c
+			}
+		}
+		if len(retired) > 0 {
+			sh.Update(func(m map[string]*usageCounter) {
+				for id, c := range retired {
+					if m[id] == c { // not already replaced by a new counter
+						delete(m, id)
+					}
+				}
+			})
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := t.store.AddUsage(ctx, batch); err != nil {
+		for _, u := range batch {
+			t.add(u.ID, u.Count, u.LastUsedAt.UnixNano())
+		}
+		return err
+	}
+	return nil
+}
+
+// addPending adds to k the uses not yet written to the store.
+func (t *usageTracker) addPending(k *Key) {
+	c, ok := t.shards[shardOf(k.ID)].Load(k.ID)
+	if !ok {
+		return
+	}
+	if n := c.count.Load(); n > 0 {
+		k.RequestCount += n
+		if last := time.Unix(0, c.last.Load()).UTC(); last.After(k.LastUsedAt) {
+			k.LastUsedAt = last
+		}
+	}
+}
