@@ -170,7 +170,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		return nil, paramErr("logger", "must not be nil")
 	}
 	if c.usageInterval > 0 {
-		m.usage = newUsageTracker(store, c.usageInterval, m.logger)
+		m.usage = newUsageTracker(store, c.usageInterval, m.now, m.logger)
 	} else if c.usageInterval < 0 {
 		return nil, paramErr("usage_flush_interval", "must be positive")
 	}
@@ -180,6 +180,11 @@ func New(store Store, opts ...Option) (*Manager, error) {
 // Pattern returns the regular expression every key of this Manager matches,
 // e.g. ^sk_(live|test)_[0-9A-Za-z]{49}$.
 func (m *Manager) Pattern() string { return m.format.pattern() }
+
+// DigestScheme names the scheme new keys are digested with: "sha256", or
+// "hmac-sha256:<pepper id>" under WithPepper. Records of other schemes are
+// re-hashed to it when their key is used.
+func (m *Manager) DigestScheme() string { return m.schemes[0].name }
 
 // ScopeVocabulary returns the scopes set with WithScopeVocabulary, sorted,
 // or nil when any scope is accepted.
@@ -336,17 +341,16 @@ func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, err
 		}
 		return nil, storeErr("verify", err)
 	}
-	now := m.now()
 	switch {
 	case !rec.RevokedAt.IsZero():
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
-	case rec.expired(now):
+	case !rec.ExpiresAt.IsZero() && rec.expired(m.now()): // the clock is read only when needed
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrExpired}
 	case rec.Disabled:
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrDisabled}
 	}
 	if m.usage != nil {
-		m.usage.record(rec.ID, now)
+		m.usage.record(rec.ID)
 	}
 	return rec, nil
 }

@@ -94,18 +94,19 @@ func (f *keyFormat) parse(s string) (env string, err error) {
 	default:
 		return "", ErrMalformedKey
 	}
-	body := s[p+2+envLen:]
-	var sum uint64
-	for i := 0; i < len(body); i++ {
-		v := base62Value[body[i]]
-		if v == invalidDigit {
-			return "", ErrMalformedKey
-		}
-		if i >= secretLen {
-			sum = sum*62 + uint64(v)
-		}
+	secret := s[p+2+envLen : len(s)-checksumLen]
+	// Branchless: base62 values are below 64, invalidDigit has the top bits.
+	var bad byte
+	for i := 0; i < len(secret); i++ {
+		bad |= base62Value[secret[i]]
 	}
-	if sum != uint64(checksum(s[:len(s)-checksumLen])) {
+	var sum uint64
+	for _, c := range []byte(s[len(s)-checksumLen:]) {
+		v := base62Value[c]
+		bad |= v
+		sum = sum*62 + uint64(v)
+	}
+	if bad&^63 != 0 || sum != uint64(checksum(s[:len(s)-checksumLen])) {
 		return "", ErrMalformedKey
 	}
 	return env, nil

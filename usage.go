@@ -19,13 +19,17 @@ import (
 // sharing one database add up correctly. A crash loses at most one interval
 // of counts; Close flushes. A failed flush puts the counts back for the next.
 //
-// LastUsedAt has one-second resolution: a counter's timestamp is only moved
+// LastUsedAt has one-second resolution. Uses are stamped with a coarse
+// clock the flusher refreshes every second (reading the clock costs more
+// than the rest of the bookkeeping), and a counter's timestamp is only moved
 // when it is a second old, so concurrent verifications of one key rarely
 // write to the same memory.
 
 const usageShards = 64
 
 type usageTracker struct {
+	clock    func() time.Time
+	coarse   atomic.Int64 // Unix nanoseconds, refreshed every coarseTick
 	store    Store
 	logger   *slog.Logger
 	interval time.Duration
@@ -46,14 +50,18 @@ type usageCounter struct {
 // memory follows the keys in use, not every key ever seen.
 const retireAfterIdle = 3
 
-func newUsageTracker(store Store, interval time.Duration, logger *slog.Logger) *usageTracker {
+const coarseTick = time.Second
+
+func newUsageTracker(store Store, interval time.Duration, clock func() time.Time, logger *slog.Logger) *usageTracker {
 	t := &usageTracker{
+		clock:    clock,
 		store:    store,
 		logger:   logger,
 		interval: interval,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	t.coarse.Store(clock().UnixNano())
 	go t.run()
 	return t
 }
@@ -62,9 +70,14 @@ func (t *usageTracker) run() {
 	defer close(t.done)
 	tick := time.NewTicker(t.interval)
 	defer tick.Stop()
+	clockTick := time.NewTicker(coarseTick)
+	defer clockTick.Stop()
 	for {
 		select {
+		case <-clockTick.C:
+			t.coarse.Store(t.clock().UnixNano())
 		case <-tick.C:
+			t.coarse.Store(t.clock().UnixNano())
 			ctx, cancel := context.WithTimeout(context.Background(), t.interval)
 			if err := t.flush(ctx); err != nil {
 				t.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: writing usage counts failed; kept for the next flush",
@@ -95,9 +108,9 @@ func shardOf(id string) int {
 	return int(h % usageShards)
 }
 
-// record counts one use of key id at now.
-func (t *usageTracker) record(id string, now time.Time) {
-	t.add(id, 1, now.UnixNano())
+// record counts one use of key id, now.
+func (t *usageTracker) record(id string) {
+	t.add(id, 1, t.coarse.Load())
 }
 
 func (t *usageTracker) add(id string, n, lastNano int64) {
