@@ -130,8 +130,12 @@ type Manager struct {
 	maxLifetime time.Duration
 	logger      *slog.Logger
 	usage       *usageTracker // nil when usage tracking is off
+	cache       *verifyCache  // nil when caching is off
+	inv         Invalidator   // nil without WithInvalidator
+	unsubscribe func()
 
-	closeOnce sync.Once
+	stop, done chan struct{} // the background loop, when there is one
+	closeOnce  sync.Once
 	closed    atomic.Bool
 	closeErr  error
 }
@@ -169,10 +173,33 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if m.logger == nil {
 		return nil, paramErr("logger", "must not be nil")
 	}
-	if c.usageInterval > 0 {
-		m.usage = newUsageTracker(store, c.usageInterval, m.now, m.logger)
-	} else if c.usageInterval < 0 {
+	if c.usageInterval < 0 {
 		return nil, paramErr("usage_flush_interval", "must be positive")
+	}
+	if c.cacheTTL < 0 || c.negativeTTL < 0 || c.negativeSize < 0 {
+		return nil, paramErr("cache", "durations and sizes must not be negative")
+	}
+	tick := time.Second
+	if c.cacheTTL > 0 {
+		tick = cacheTick(c.cacheTTL)
+		if maxAge := int64(c.cacheTTL/tick) - 1; maxAge > 0 {
+			negTicks := int64((c.negativeTTL + tick - 1) / tick)
+			m.cache = newVerifyCache(maxAge, negTicks, c.negativeSize)
+		}
+	}
+	if c.usageInterval > 0 {
+		m.usage = newUsageTracker(store, m.now, m.logger)
+	}
+	if m.cache != nil || m.usage != nil {
+		m.startBackground(tick, c.usageInterval)
+	}
+	if c.invalidator != nil {
+		m.inv = c.invalidator
+		m.unsubscribe = m.inv.Subscribe(func(id string) {
+			if m.cache != nil {
+				m.cache.evictID(id)
+			}
+		})
 	}
 	return m, nil
 }
@@ -218,6 +245,9 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 	}
 	if err := m.store.Insert(ctx, rec); err != nil {
 		return nil, "", storeErr("create", err)
+	}
+	if m.cache != nil && m.cache.neg != nil {
+		m.cache.neg.remove(rec.Digest)
 	}
 	return rec.Key.Clone(), secret, nil
 }
@@ -326,6 +356,42 @@ func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, err
 		return nil, ErrWrongEnvironment
 	}
 	d := m.schemes[0].digest(rawKey)
+	var rec *Record
+	var entry *cacheEntry
+	if c := m.cache; c != nil {
+		var fresh bool
+		if entry, fresh = c.get(d); fresh {
+			rec = entry.rec.Load()
+		} else {
+			rec, entry, err = m.fill(ctx, rawKey, d)
+		}
+	} else {
+		rec, err = m.lookup(ctx, rawKey, d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !rec.RevokedAt.IsZero():
+		return nil, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
+	case !rec.ExpiresAt.IsZero() && rec.expired(m.now()): // the clock is read only when needed
+		return nil, &KeyError{KeyID: rec.ID, Err: ErrExpired}
+	case rec.Disabled:
+		return nil, &KeyError{KeyID: rec.ID, Err: ErrDisabled}
+	}
+	if m.usage != nil {
+		if entry != nil {
+			m.usage.recordCached(&entry.usage, rec.ID)
+		} else {
+			m.usage.record(rec.ID)
+		}
+	}
+	return rec, nil
+}
+
+// lookup finds the record of rawKey, whose current digest is d, in the
+// store. Not found is ErrUnknownKey; a store failure ErrStoreUnavailable.
+func (m *Manager) lookup(ctx context.Context, rawKey string, d Digest) (*Record, error) {
 	rec, err := m.store.ByDigest(ctx, d)
 	if err == nil && subtle.ConstantTimeCompare(rec.Digest[:], d[:]) != 1 {
 		// A store must match digests exactly; one that does not (a
@@ -341,18 +407,39 @@ func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, err
 		}
 		return nil, storeErr("verify", err)
 	}
-	switch {
-	case !rec.RevokedAt.IsZero():
-		return nil, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
-	case !rec.ExpiresAt.IsZero() && rec.expired(m.now()): // the clock is read only when needed
-		return nil, &KeyError{KeyID: rec.ID, Err: ErrExpired}
-	case rec.Disabled:
-		return nil, &KeyError{KeyID: rec.ID, Err: ErrDisabled}
-	}
-	if m.usage != nil {
-		m.usage.record(rec.ID)
-	}
 	return rec, nil
+}
+
+// fill looks up a key the cache does not hold fresh: unknown keys it
+// remembers answer at once; concurrent misses share one lookup; the result
+// is cached unless a change raced it.
+func (m *Manager) fill(ctx context.Context, rawKey string, d Digest) (*Record, *cacheEntry, error) {
+	c := m.cache
+	if c.neg != nil && c.neg.has(d, c.epoch.Load()) {
+		return nil, nil, ErrUnknownKey
+	}
+	gen := c.gen.Load()
+	rec, err := c.flights.do(ctx, d, gen, func() (*Record, error) { return m.lookup(ctx, rawKey, d) })
+	if err != nil {
+		if err == ErrUnknownKey && c.neg != nil {
+			c.neg.add(d, c.epoch.Load())
+		}
+		return nil, nil, err
+	}
+	return rec, c.put(d, rec, gen), nil
+}
+
+// changed evicts key id from this Manager's cache and tells the others.
+func (m *Manager) changed(ctx context.Context, id string) {
+	if m.cache != nil {
+		m.cache.evictID(id)
+	}
+	if m.inv != nil {
+		if err := m.inv.Publish(ctx, id); err != nil {
+			m.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: publishing a cache eviction failed; other instances see the change within their staleness bound",
+				slog.String("key_id", id), slog.String("error", err.Error()))
+		}
+	}
 }
 
 // authenticateLegacy looks rawKey up under the older digest schemes (older
@@ -439,6 +526,7 @@ func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	if err != nil {
 		return nil, storeErr("update", err)
 	}
+	m.changed(ctx, id)
 	return m.view(rec), nil
 }
 
@@ -462,6 +550,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if _, err := m.store.Revoke(ctx, id, m.now().UTC()); err != nil {
 		return storeErr("revoke", err)
 	}
+	m.changed(ctx, id)
 	return nil
 }
 
@@ -509,6 +598,7 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 	if _, err := m.store.Rotate(ctx, id, now.Add(grace), rec); err != nil {
 		return nil, "", storeErr("rotate", err)
 	}
+	m.changed(ctx, id)
 	return rec.Key.Clone(), secret, nil
 }
 
@@ -518,8 +608,14 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
+		if m.unsubscribe != nil {
+			m.unsubscribe()
+		}
+		m.stopBackground()
 		if m.usage != nil {
-			m.closeErr = m.usage.close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			m.closeErr = m.usage.flush(ctx)
 		}
 	})
 	return m.closeErr

@@ -20,11 +20,21 @@ type config struct {
 	maxLifetime   time.Duration
 	usageInterval time.Duration // 0: usage tracking off
 	logger        *slog.Logger
+	cacheTTL      time.Duration // 0: no verification cache
+	negativeTTL   time.Duration
+	negativeSize  int
+	invalidator   Invalidator
 }
 
 const (
 	// DefaultUsageFlushInterval is how often usage counts are written behind.
 	DefaultUsageFlushInterval = 10 * time.Second
+	// DefaultCacheTTL is the verification cache's staleness bound.
+	DefaultCacheTTL = 30 * time.Second
+	// DefaultNegativeCacheTTL and DefaultNegativeCacheSize bound the cache
+	// of unknown keys.
+	DefaultNegativeCacheTTL  = 5 * time.Second
+	DefaultNegativeCacheSize = 10_000
 	minPepperLen              = 16
 )
 
@@ -35,6 +45,9 @@ func defaultConfig() config {
 		envs:          []string{EnvLive, EnvTest},
 		usageInterval: DefaultUsageFlushInterval,
 		logger:        slog.New(slog.DiscardHandler),
+		cacheTTL:      DefaultCacheTTL,
+		negativeTTL:   DefaultNegativeCacheTTL,
+		negativeSize:  DefaultNegativeCacheSize,
 	}
 }
 
@@ -113,6 +126,27 @@ func WithUsageFlushInterval(d time.Duration) Option {
 
 // WithoutUsageTracking turns off LastUsedAt and RequestCount.
 func WithoutUsageTracking() Option { return func(c *config) { c.usageInterval = 0 } }
+
+// WithCache sets the verification cache's staleness bound: how long a
+// verified key's record is reused without asking the store (default 30 s).
+// Changes made through this Manager take effect at once; changes made
+// through another Manager (another instance) within this bound, or at once
+// with WithInvalidator. Expiry is always exact. 0 turns caching off, so
+// every Verify asks the store.
+func WithCache(staleness time.Duration) Option { return func(c *config) { c.cacheTTL = staleness } }
+
+// WithNegativeCache sets how long, and for how many keys at most, a
+// well-formed but unknown key is remembered as unknown (default 5 s and
+// 10,000), so a flood of made-up keys costs at most one store lookup per
+// distinct key per ttl. Store errors are never remembered. 0 turns it off.
+func WithNegativeCache(ttl time.Duration, size int) Option {
+	return func(c *config) { c.negativeTTL, c.negativeSize = ttl, size }
+}
+
+// WithInvalidator shares evictions with other Managers over the same store:
+// a revoke, rotate, update or disable on one is refused by all of them at
+// once, not within the staleness bound.
+func WithInvalidator(inv Invalidator) Option { return func(c *config) { c.invalidator = inv } }
 
 // WithLogger sets where the Manager logs operational problems (a failed
 // usage flush, a failed re-hash). The default discards. Keys are never

@@ -32,12 +32,9 @@ type usageTracker struct {
 	coarse   atomic.Int64 // Unix nanoseconds, refreshed every coarseTick
 	store    Store
 	logger   *slog.Logger
-	interval time.Duration
 	shards   [usageShards]cowmap.Map[string, *usageCounter]
 
 	flushMu sync.Mutex // one flush at a time: the flusher alone retires counters
-	stop    chan struct{}
-	done    chan struct{}
 }
 
 type usageCounter struct {
@@ -50,53 +47,21 @@ type usageCounter struct {
 // memory follows the keys in use, not every key ever seen.
 const retireAfterIdle = 3
 
-const coarseTick = time.Second
-
-func newUsageTracker(store Store, interval time.Duration, clock func() time.Time, logger *slog.Logger) *usageTracker {
-	t := &usageTracker{
-		clock:    clock,
-		store:    store,
-		logger:   logger,
-		interval: interval,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-	}
-	t.coarse.Store(clock().UnixNano())
-	go t.run()
+func newUsageTracker(store Store, clock func() time.Time, logger *slog.Logger) *usageTracker {
+	t := &usageTracker{clock: clock, store: store, logger: logger}
+	t.tick()
 	return t
 }
 
-func (t *usageTracker) run() {
-	defer close(t.done)
-	tick := time.NewTicker(t.interval)
-	defer tick.Stop()
-	clockTick := time.NewTicker(coarseTick)
-	defer clockTick.Stop()
-	for {
-		select {
-		case <-clockTick.C:
-			t.coarse.Store(t.clock().UnixNano())
-		case <-tick.C:
-			t.coarse.Store(t.clock().UnixNano())
-			ctx, cancel := context.WithTimeout(context.Background(), t.interval)
-			if err := t.flush(ctx); err != nil {
-				t.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: writing usage counts failed; kept for the next flush",
-					slog.String("error", err.Error()))
-			}
-			cancel()
-		case <-t.stop:
-			return
-		}
-	}
-}
+// tick refreshes the coarse clock; the Manager's loop calls it.
+func (t *usageTracker) tick() { t.coarse.Store(t.clock().UnixNano()) }
 
-// close stops the flusher and writes what is left.
-func (t *usageTracker) close() error {
-	close(t.stop)
-	<-t.done
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return t.flush(ctx)
+// flushLogged flushes and logs a failure; the counts stay for next time.
+func (t *usageTracker) flushLogged(ctx context.Context) {
+	if err := t.flush(ctx); err != nil {
+		t.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: writing usage counts failed; kept for the next flush",
+			slog.String("error", err.Error()))
+	}
 }
 
 func shardOf(id string) int {
@@ -113,7 +78,26 @@ func (t *usageTracker) record(id string) {
 	t.add(id, 1, t.coarse.Load())
 }
 
-func (t *usageTracker) add(id string, n, lastNano int64) {
+// recordCached counts one use of key id through the counter a cache entry
+// remembers, which skips the lookup by ID.
+func (t *usageTracker) recordCached(hint *atomic.Pointer[usageCounter], id string) {
+	now := t.coarse.Load()
+	c := hint.Load()
+	if c == nil || !c.add(1) {
+		hint.Store(t.add(id, 1, now))
+		return
+	}
+	c.touch(now)
+}
+
+func (c *usageCounter) touch(lastNano int64) {
+	if lastNano-c.last.Load() >= int64(time.Second) {
+		c.last.Store(lastNano)
+	}
+}
+
+// add counts n uses of key id and returns the counter it used.
+func (t *usageTracker) add(id string, n, lastNano int64) *usageCounter {
 	sh := &t.shards[shardOf(id)]
 	c, ok := sh.Load(id)
 	if !ok {
@@ -123,9 +107,8 @@ func (t *usageTracker) add(id string, n, lastNano int64) {
 		// Retired between Load and add: the slow path replaces it.
 		c = t.counter(sh, id)
 	}
-	if lastNano-c.last.Load() >= int64(time.Second) {
-		c.last.Store(lastNano)
-	}
+	c.touch(lastNano)
+	return c
 }
 
 // counter returns the live counter of id, creating it if needed.

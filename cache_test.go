@@ -1,0 +1,216 @@
+package apikey_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/keyward/apikey"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// gatedStore holds ByDigest calls until released. It reads the record
+// before waiting, like a query whose answer is stale by the time it arrives.
+type gatedStore struct {
+	*countingStore
+	gate chan struct{}
+}
+
+func (s *gatedStore) ByDigest(ctx context.Context, d apikey.Digest) (*apikey.Record, error) {
+	rec, err := s.countingStore.ByDigest(ctx, d)
+	<-s.gate
+	return rec, err
+}
+
+func TestCacheServesHitsWithoutTheStore(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := newCountingStore()
+		m := newManager(t, store, apikey.WithCache(30*time.Second))
+		_, secret := create(t, m, apikey.CreateParams{})
+		for range 10 {
+			_, err := m.Verify(ctx, secret)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int64(1), store.reads.Load(), "one lookup, then hits")
+
+		// A change made elsewhere (another instance: here, the store
+		// directly) is seen once the staleness bound has passed.
+		k, err := m.Verify(ctx, secret)
+		require.NoError(t, err)
+		_, err = store.Store.Revoke(ctx, k.ID, time.Now())
+		require.NoError(t, err)
+		time.Sleep(28 * time.Second)
+		_, err = m.Verify(ctx, secret)
+		assert.NoError(t, err, "within the staleness bound the cached record is used")
+		time.Sleep(2 * time.Second)
+		_, err = m.Verify(ctx, secret)
+		assert.ErrorIs(t, err, apikey.ErrRevoked, "never older than the bound")
+	})
+}
+
+func TestCacheEvictsOnChangesThroughTheManager(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := newManager(t, newCountingStore(), apikey.WithCache(time.Hour))
+	for name, change := range map[string]func(id string) error{
+		"revoke":  func(id string) error { return m.Revoke(ctx, id) },
+		"disable": func(id string) error { _, err := m.Disable(ctx, id); return err },
+		"rotate":  func(id string) error { _, _, err := m.Rotate(ctx, id, 0); return err },
+	} {
+		k, secret := create(t, m, apikey.CreateParams{})
+		_, err := m.Verify(ctx, secret)
+		require.NoError(t, err)
+		require.NoError(t, change(k.ID))
+		_, err = m.Verify(ctx, secret)
+		assert.ErrorIs(t, err, apikey.ErrInvalidKey, name)
+	}
+}
+
+func TestCacheNeverOutlivesExpiry(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		m := newManager(t, newCountingStore(), apikey.WithCache(time.Hour))
+		_, secret := create(t, m, apikey.CreateParams{ExpiresAt: time.Now().Add(time.Minute)})
+		_, err := m.Verify(ctx, secret)
+		require.NoError(t, err)
+		time.Sleep(time.Minute)
+		_, err = m.Verify(ctx, secret)
+		assert.ErrorIs(t, err, apikey.ErrExpired)
+	})
+}
+
+func TestNegativeCache(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := newCountingStore()
+		m := newManager(t, store, apikey.WithNegativeCache(5*time.Second, 100))
+		other := newManager(t, newCountingStore())
+		_, unknown := create(t, other, apikey.CreateParams{})
+
+		for range 50 {
+			_, err := m.Verify(ctx, unknown)
+			require.ErrorIs(t, err, apikey.ErrUnknownKey)
+		}
+		assert.Equal(t, int64(1), store.reads.Load(), "a flood of one unknown key: one lookup per TTL")
+		time.Sleep(5 * time.Second)
+		_, err := m.Verify(ctx, unknown)
+		require.ErrorIs(t, err, apikey.ErrUnknownKey)
+		assert.Equal(t, int64(2), store.reads.Load(), "looked up again after the TTL")
+
+		// Bounded: 150 distinct unknown keys in a cache of 100 evict the
+		// oldest, which is then looked up again.
+		var keys []string
+		for range 150 {
+			_, k := create(t, other, apikey.CreateParams{})
+			keys = append(keys, k)
+			_, err := m.Verify(ctx, k)
+			require.ErrorIs(t, err, apikey.ErrUnknownKey)
+		}
+		reads := store.reads.Load()
+		_, err = m.Verify(ctx, keys[len(keys)-1])
+		require.ErrorIs(t, err, apikey.ErrUnknownKey)
+		assert.Equal(t, reads, store.reads.Load(), "the newest is still remembered")
+		_, err = m.Verify(ctx, keys[0])
+		require.ErrorIs(t, err, apikey.ErrUnknownKey)
+		assert.Equal(t, reads+1, store.reads.Load(), "the oldest was evicted")
+	})
+}
+
+func TestStoreErrorsAreNotCached(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newCountingStore()
+	m := newManager(t, store)
+	_, secret := create(t, m, apikey.CreateParams{})
+	store.fail.Store(true)
+	for range 3 {
+		_, err := m.Verify(ctx, secret)
+		require.ErrorIs(t, err, apikey.ErrStoreUnavailable)
+	}
+	store.fail.Store(false)
+	_, err := m.Verify(ctx, secret)
+	assert.NoError(t, err, "an error is neither a negative entry nor sticky")
+}
+
+func TestConcurrentMissesShareOneLookup(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := &gatedStore{countingStore: newCountingStore(), gate: make(chan struct{})}
+		m := newManager(t, store)
+		_, secret := create(t, m, apikey.CreateParams{})
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				_, err := m.Verify(ctx, secret)
+				assert.NoError(t, err)
+			})
+		}
+		synctest.Wait() // every goroutine is in Verify: one in the store, the rest waiting on it
+		close(store.gate)
+		wg.Wait()
+		assert.Equal(t, int64(1), store.reads.Load())
+	})
+}
+
+// A lookup that started before Revoke must not put the key back in the
+// cache, nor be shared with a Verify that starts after Revoke returns.
+func TestFillRacingRevokeIsNotCached(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := &gatedStore{countingStore: newCountingStore(), gate: make(chan struct{})}
+		m := newManager(t, store, apikey.WithCache(time.Hour))
+		k, secret := create(t, m, apikey.CreateParams{})
+
+		early := make(chan error, 1)
+		go func() { _, err := m.Verify(ctx, secret); early <- err }()
+		synctest.Wait() // the early Verify has read the live record and waits
+
+		require.NoError(t, m.Revoke(ctx, k.ID))
+		late := make(chan error, 1)
+		go func() { _, err := m.Verify(ctx, secret); late <- err }()
+		synctest.Wait()
+		close(store.gate)
+
+		assert.NoError(t, <-early, "started before Revoke: may succeed")
+		assert.ErrorIs(t, <-late, apikey.ErrRevoked, "started after Revoke: must not join the stale lookup")
+		_, err := m.Verify(ctx, secret)
+		assert.ErrorIs(t, err, apikey.ErrRevoked, "the stale record was not cached")
+	})
+}
+
+func TestInvalidatorEvictsOtherManagers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newCountingStore()
+	inv := apikey.NewLocalInvalidator()
+	a := newManager(t, store, apikey.WithCache(time.Hour), apikey.WithInvalidator(inv))
+	b := newManager(t, store, apikey.WithCache(time.Hour), apikey.WithInvalidator(inv))
+	k, secret := create(t, a, apikey.CreateParams{})
+	_, err := b.Verify(ctx, secret)
+	require.NoError(t, err)
+	require.NoError(t, a.Revoke(ctx, k.ID))
+	_, err = b.Verify(ctx, secret)
+	assert.ErrorIs(t, err, apikey.ErrRevoked, "b's cache was evicted by a's revoke")
+}
+
+func TestCacheOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newCountingStore()
+	m := newManager(t, store, apikey.WithCache(0))
+	_, secret := create(t, m, apikey.CreateParams{})
+	for range 3 {
+		_, err := m.Verify(ctx, secret)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(3), store.reads.Load())
+}
