@@ -136,8 +136,8 @@ type Manager struct {
 
 	stop, done chan struct{} // the background loop, when there is one
 	closeOnce  sync.Once
-	closed    atomic.Bool
-	closeErr  error
+	closed     atomic.Bool
+	closeErr   error
 }
 
 // New returns a Manager over store. It starts a goroutine that writes usage

@@ -45,9 +45,11 @@ func TestCacheServesHitsWithoutTheStore(t *testing.T) {
 		_, err = store.Store.Revoke(ctx, k.ID, time.Now())
 		require.NoError(t, err)
 		time.Sleep(28 * time.Second)
+		synctest.Wait()
 		_, err = m.Verify(ctx, secret)
 		assert.NoError(t, err, "within the staleness bound the cached record is used")
 		time.Sleep(2 * time.Second)
+		synctest.Wait()
 		_, err = m.Verify(ctx, secret)
 		assert.ErrorIs(t, err, apikey.ErrRevoked, "never older than the bound")
 	})
@@ -100,6 +102,7 @@ func TestNegativeCache(t *testing.T) {
 		}
 		assert.Equal(t, int64(1), store.reads.Load(), "a flood of one unknown key: one lookup per TTL")
 		time.Sleep(5 * time.Second)
+		synctest.Wait() // let the background loop take its tick at the same instant
 		_, err := m.Verify(ctx, unknown)
 		require.ErrorIs(t, err, apikey.ErrUnknownKey)
 		assert.Equal(t, int64(2), store.reads.Load(), "looked up again after the TTL")

@@ -35,7 +35,7 @@ const (
 	// of unknown keys.
 	DefaultNegativeCacheTTL  = 5 * time.Second
 	DefaultNegativeCacheSize = 10_000
-	minPepperLen              = 16
+	minPepperLen             = 16
 )
 
 func defaultConfig() config {

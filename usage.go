@@ -28,11 +28,11 @@ import (
 const usageShards = 64
 
 type usageTracker struct {
-	clock    func() time.Time
-	coarse   atomic.Int64 // Unix nanoseconds, refreshed every coarseTick
-	store    Store
-	logger   *slog.Logger
-	shards   [usageShards]cowmap.Map[string, *usageCounter]
+	clock  func() time.Time
+	coarse atomic.Int64 // Unix nanoseconds, refreshed every coarseTick
+	store  Store
+	logger *slog.Logger
+	shards [usageShards]cowmap.Map[string, *usageCounter]
 
 	flushMu sync.Mutex // one flush at a time: the flusher alone retires counters
 }
