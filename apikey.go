@@ -220,7 +220,7 @@ func (m *Manager) ScopeVocabulary() []string { return slices.Clone(m.policy.voca
 // Create issues a new key. It returns the stored record and the key itself,
 // which is not kept anywhere: show it to the user once.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, error) {
-	now := m.now().UTC()
+	now := m.timestamp()
 	if p.Environment == "" {
 		p.Environment = EnvLive
 	}
@@ -238,7 +238,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 		Scopes:      scopes,
 		Metadata:    maps.Clone(p.Metadata),
 		CreatedAt:   now,
-		ExpiresAt:   p.ExpiresAt.UTC(),
+		ExpiresAt:   p.ExpiresAt.UTC().Truncate(time.Microsecond),
 	})
 	if err != nil {
 		return nil, "", err
@@ -547,7 +547,7 @@ func (m *Manager) Enable(ctx context.Context, id string) (*Key, error) {
 // Revoking an unknown or already revoked key is ErrNotFound. Once Revoke
 // returns, no Verify that starts afterwards accepts the key.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
-	if _, err := m.store.Revoke(ctx, id, m.now().UTC()); err != nil {
+	if _, err := m.store.Revoke(ctx, id, m.timestamp()); err != nil {
 		return storeErr("revoke", err)
 	}
 	m.changed(ctx, id)
@@ -574,7 +574,7 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 	case old.RotatedToID != "":
 		return nil, "", fmt.Errorf("apikey: rotate: key was already rotated: %w", ErrConflict)
 	}
-	now := m.now().UTC()
+	now := m.timestamp()
 	next := Key{
 		Name:          old.Name,
 		OwnerID:       old.OwnerID,
@@ -595,7 +595,7 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := m.store.Rotate(ctx, id, now.Add(grace), rec); err != nil {
+	if _, err := m.store.Rotate(ctx, id, now.Add(grace).Truncate(time.Microsecond), rec); err != nil {
 		return nil, "", storeErr("rotate", err)
 	}
 	m.changed(ctx, id)
@@ -619,6 +619,12 @@ func (m *Manager) Close() error {
 		}
 	})
 	return m.closeErr
+}
+
+// timestamp is the time the Manager records: UTC, in microseconds, the
+// precision every store keeps, so a record reads back as it was written.
+func (m *Manager) timestamp() time.Time {
+	return m.now().UTC().Truncate(time.Microsecond)
 }
 
 // storeErr maps a Store error for the caller: ErrNotFound, ErrConflict and
