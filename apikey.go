@@ -120,19 +120,20 @@ const (
 // Manager issues, verifies and manages keys over a Store. It is safe for
 // concurrent use. Close it to flush usage counts.
 type Manager struct {
-	store       Store
-	format      keyFormat
-	schemes     []digestScheme // [0] for new keys; the rest still verify
-	acceptLive  bool
-	acceptTest  bool
-	policy      *scopePolicy
-	now         func() time.Time
-	maxLifetime time.Duration
-	logger      *slog.Logger
-	usage       *usageTracker // nil when usage tracking is off
-	cache       *verifyCache  // nil when caching is off
-	inv         Invalidator   // nil without WithInvalidator
-	unsubscribe func()
+	store        Store
+	format       keyFormat
+	schemes      []digestScheme // [0] for new keys; the rest still verify
+	acceptLive   bool
+	acceptTest   bool
+	policy       *scopePolicy
+	now          func() time.Time
+	maxLifetime  time.Duration
+	logger       *slog.Logger
+	usage        *usageTracker // nil when usage tracking is off
+	cache        *verifyCache  // always set; positive caching may be off
+	storeTimeout time.Duration
+	inv          Invalidator // nil without WithInvalidator
+	unsubscribe  func()
 
 	stop, done chan struct{} // the background loop, when there is one
 	closeOnce  sync.Once
@@ -179,27 +180,35 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if c.cacheTTL < 0 || c.negativeTTL < 0 || c.negativeSize < 0 {
 		return nil, paramErr("cache", "durations and sizes must not be negative")
 	}
-	tick := time.Second
-	if c.cacheTTL > 0 {
-		tick = cacheTick(c.cacheTTL)
-		if maxAge := int64(c.cacheTTL/tick) - 1; maxAge > 0 {
-			negTicks := int64((c.negativeTTL + tick - 1) / tick)
-			m.cache = newVerifyCache(maxAge, negTicks, c.negativeSize)
-		}
+	if c.storeTimeout <= 0 {
+		return nil, paramErr("store_timeout", "must be positive")
 	}
+	m.storeTimeout = c.storeTimeout
+	tick := time.Second
+	var maxAge int64
+	switch {
+	case c.cacheTTL > 0:
+		tick = cacheTick(c.cacheTTL)
+		if maxAge = int64(c.cacheTTL/tick) - 1; maxAge <= 0 {
+			return nil, paramErr("cache", "staleness bound must be 0 (off) or at least 2ms")
+		}
+	case c.negativeTTL > 0:
+		tick = cacheTick(c.negativeTTL)
+	}
+	var negTicks int64
+	if c.negativeTTL > 0 && c.negativeSize > 0 {
+		negTicks = int64((c.negativeTTL + tick - 1) / tick)
+	}
+	m.cache = newVerifyCache(maxAge, negTicks, c.negativeSize)
 	if c.usageInterval > 0 {
 		m.usage = newUsageTracker(store, m.now, m.logger)
 	}
-	if m.cache != nil || m.usage != nil {
+	if maxAge > 0 || negTicks > 0 || m.usage != nil {
 		m.startBackground(tick, c.usageInterval)
 	}
 	if c.invalidator != nil {
 		m.inv = c.invalidator
-		m.unsubscribe = m.inv.Subscribe(func(id string) {
-			if m.cache != nil {
-				m.cache.evictID(id)
-			}
-		})
+		m.unsubscribe = m.inv.Subscribe(m.cache.evictID)
 	}
 	return m, nil
 }
@@ -246,7 +255,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 	if err := m.store.Insert(ctx, rec); err != nil {
 		return nil, "", storeErr("create", err)
 	}
-	if m.cache != nil && m.cache.neg != nil {
+	if m.cache.neg != nil {
 		m.cache.neg.remove(rec.Digest)
 	}
 	return rec.Key.Clone(), secret, nil
@@ -357,18 +366,10 @@ func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, err
 	}
 	d := m.schemes[0].digest(rawKey)
 	var rec *Record
-	var entry *cacheEntry
-	if c := m.cache; c != nil {
-		var fresh bool
-		if entry, fresh = c.get(d); fresh {
-			rec = entry.rec.Load()
-		} else {
-			rec, entry, err = m.fill(ctx, rawKey, d)
-		}
-	} else {
-		rec, err = m.lookup(ctx, rawKey, d)
-	}
-	if err != nil {
+	entry, fresh := m.cache.get(d)
+	if fresh {
+		rec = entry.rec.Load()
+	} else if rec, entry, err = m.fill(ctx, rawKey, d); err != nil {
 		return nil, err
 	}
 	switch {
@@ -400,6 +401,15 @@ func (m *Manager) lookup(ctx context.Context, rawKey string, d Digest) (*Record,
 	}
 	if errors.Is(err, ErrNotFound) && len(m.schemes) > 1 {
 		rec, err = m.authenticateLegacy(ctx, rawKey)
+		if errors.Is(err, ErrNotFound) {
+			// Another instance may have re-hashed the key to the current
+			// scheme between the two lookups: look once more before
+			// calling it unknown (and caching that).
+			rec, err = m.store.ByDigest(ctx, d)
+			if err == nil && subtle.ConstantTimeCompare(rec.Digest[:], d[:]) != 1 {
+				err = ErrNotFound
+			}
+		}
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -419,7 +429,13 @@ func (m *Manager) fill(ctx context.Context, rawKey string, d Digest) (*Record, *
 		return nil, nil, ErrUnknownKey
 	}
 	gen := c.gen.Load()
-	rec, err := c.flights.do(ctx, d, gen, func() (*Record, error) { return m.lookup(ctx, rawKey, d) })
+	rec, err := c.flights.do(ctx, d, gen, func() (*Record, error) {
+		// Shared by every caller waiting on d: one caller's cancellation
+		// must not fail the others, and a hung store must not hang them.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.storeTimeout)
+		defer cancel()
+		return m.lookup(fctx, rawKey, d)
+	})
 	if err != nil {
 		if err == ErrUnknownKey && c.neg != nil {
 			c.neg.add(d, c.epoch.Load())
@@ -429,11 +445,11 @@ func (m *Manager) fill(ctx context.Context, rawKey string, d Digest) (*Record, *
 	return rec, c.put(d, rec, gen), nil
 }
 
-// changed evicts key id from this Manager's cache and tells the others.
+// changed evicts key id from this Manager's cache and tells the others. It
+// is called after every write to a key, failed or not: a write that timed
+// out may still have committed, and an eviction too many costs nothing.
 func (m *Manager) changed(ctx context.Context, id string) {
-	if m.cache != nil {
-		m.cache.evictID(id)
-	}
+	m.cache.evictID(id)
 	if m.inv != nil {
 		if err := m.inv.Publish(ctx, id); err != nil {
 			m.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: publishing a cache eviction failed; other instances see the change within their staleness bound",
@@ -523,10 +539,10 @@ func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	}
 	p.Metadata = maps.Clone(p.Metadata)
 	rec, err := m.store.Update(ctx, id, p)
+	m.changed(ctx, id)
 	if err != nil {
 		return nil, storeErr("update", err)
 	}
-	m.changed(ctx, id)
 	return m.view(rec), nil
 }
 
@@ -547,10 +563,11 @@ func (m *Manager) Enable(ctx context.Context, id string) (*Key, error) {
 // Revoking an unknown or already revoked key is ErrNotFound. Once Revoke
 // returns, no Verify that starts afterwards accepts the key.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
-	if _, err := m.store.Revoke(ctx, id, m.timestamp()); err != nil {
+	_, err := m.store.Revoke(ctx, id, m.timestamp())
+	m.changed(ctx, id)
+	if err != nil {
 		return storeErr("revoke", err)
 	}
-	m.changed(ctx, id)
 	return nil
 }
 
@@ -559,7 +576,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 // working at now+grace (grace 0: at once; an earlier expiry stays). The keys
 // are linked (RotatedToID, RotatedFromID). It returns the new key's record
 // and the new key, shown once. ErrNotFound for an unknown or revoked key,
-// ErrConflict for a key already rotated.
+// ErrConflict for a key already rotated or expired.
 func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*Key, string, error) {
 	if grace < 0 {
 		return nil, "", paramErr("grace", "must not be negative")
@@ -575,6 +592,10 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 		return nil, "", fmt.Errorf("apikey: rotate: key was already rotated: %w", ErrConflict)
 	}
 	now := m.timestamp()
+	if old.expired(now) {
+		// Rotating would renew it: issue a new key instead.
+		return nil, "", fmt.Errorf("apikey: rotate: key has expired: %w", ErrConflict)
+	}
 	next := Key{
 		Name:          old.Name,
 		OwnerID:       old.OwnerID,
@@ -595,16 +616,18 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := m.store.Rotate(ctx, id, now.Add(grace).Truncate(time.Microsecond), rec); err != nil {
+	_, err = m.store.Rotate(ctx, id, now.Add(grace).Truncate(time.Microsecond), rec)
+	m.changed(ctx, id)
+	if err != nil {
 		return nil, "", storeErr("rotate", err)
 	}
-	m.changed(ctx, id)
 	return rec.Key.Clone(), secret, nil
 }
 
 // Close flushes usage counts and stops the Manager: later Verify calls fail
 // with ErrClosed (which matches ErrStoreUnavailable). It does not close the
-// Store. Calling it again returns the first result.
+// Store. Calling it again returns the first result. A Verify running while
+// Close flushes may succeed without its use being counted.
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)

@@ -324,6 +324,12 @@ func TestRotate(t *testing.T) {
 		require.NoError(t, m.Revoke(ctx, revoked.ID))
 		_, _, err = m.Rotate(ctx, revoked.ID, 0)
 		assert.ErrorIs(t, err, apikey.ErrNotFound)
+
+		// An expired key is not renewed by rotating it.
+		expiring, _ := create(t, m, apikey.CreateParams{ExpiresAt: time.Now().Add(time.Minute)})
+		time.Sleep(time.Minute)
+		_, _, err = m.Rotate(ctx, expiring.ID, 0)
+		assert.ErrorIs(t, err, apikey.ErrConflict)
 	})
 }
 
@@ -346,8 +352,14 @@ func TestPepper(t *testing.T) {
 	_, err = plain.Verify(ctx, aSecret)
 	assert.ErrorIs(t, err, apikey.ErrUnknownKey, "without the pepper a peppered key is unknown")
 
-	// Rotating the pepper: B first, A still accepted, plain SHA-256 too.
-	b := newManager(t, store, apikey.WithPepper(pepperB, pepperA))
+	// Plain SHA-256 keys are not accepted under a pepper unless asked for:
+	// otherwise anyone who can write to the database could add a key.
+	_, err = a.Verify(ctx, plainSecret)
+	assert.ErrorIs(t, err, apikey.ErrUnknownKey)
+
+	// Rotating the pepper: B first, A still accepted, and plain SHA-256
+	// during a migration.
+	b := newManager(t, store, apikey.WithPepper(pepperB, pepperA), apikey.WithUnpepperedFallback())
 	for _, secret := range []string{aSecret, plainSecret} {
 		_, err := b.Verify(ctx, secret)
 		require.NoError(t, err)
@@ -367,6 +379,8 @@ func TestPepper(t *testing.T) {
 		_, err := apikey.New(store, apikey.WithPepper(bad...))
 		assert.ErrorIs(t, err, apikey.ErrInvalidParams)
 	}
+	_, err = apikey.New(store, apikey.WithUnpepperedFallback())
+	assert.ErrorIs(t, err, apikey.ErrInvalidParams, "a fallback without a pepper is a mistake")
 }
 
 func TestStoreFailureFailsClosed(t *testing.T) {
@@ -538,17 +552,19 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
 	for name, opt := range map[string]apikey.Option{
-		"prefix with upper case":  apikey.WithPrefix("SK"),
-		"prefix too long":         apikey.WithPrefix("abcdefghijklmnopq"),
-		"empty prefix":            apikey.WithPrefix(""),
-		"nil clock":               apikey.WithClock(nil),
-		"negative lifetime":       apikey.WithMaxLifetime(-time.Hour),
-		"no environment":          apikey.WithEnvironments(),
-		"zero flush interval":     apikey.WithUsageFlushInterval(0),
-		"bad vocabulary":          apikey.WithScopeVocabulary("has space"),
-		"bad implication":         apikey.WithScopeImplications(map[string][]string{"a": {""}}),
-		"nil logger":              apikey.WithLogger(nil),
-		"negative flush interval": apikey.WithUsageFlushInterval(-time.Second),
+		"prefix with upper case":   apikey.WithPrefix("SK"),
+		"prefix too long":          apikey.WithPrefix("abcdefghijklmnopq"),
+		"empty prefix":             apikey.WithPrefix(""),
+		"nil clock":                apikey.WithClock(nil),
+		"negative lifetime":        apikey.WithMaxLifetime(-time.Hour),
+		"no environment":           apikey.WithEnvironments(),
+		"zero flush interval":      apikey.WithUsageFlushInterval(0),
+		"bad vocabulary":           apikey.WithScopeVocabulary("has space"),
+		"bad implication":          apikey.WithScopeImplications(map[string][]string{"a": {""}}),
+		"nil logger":               apikey.WithLogger(nil),
+		"negative flush interval":  apikey.WithUsageFlushInterval(-time.Second),
+		"cache bound below a tick": apikey.WithCache(time.Millisecond),
+		"zero store timeout":       apikey.WithStoreTimeout(0),
 	} {
 		_, err := apikey.New(store, opt)
 		assert.ErrorIs(t, err, apikey.ErrInvalidParams, name)

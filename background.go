@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// The Manager's background loop: one goroutine that ticks the cache's
-// staleness epoch and the usage tracker's coarse clock, sweeps idle cache
-// entries, and writes usage counts behind. Close stops it.
+// The Manager's background work, in two goroutines so that a slow store
+// cannot hold up the clock: one ticks the cache's staleness epoch and the
+// usage tracker's coarse clock and sweeps idle cache entries; the other
+// writes usage counts behind. Close stops both.
 
 // cacheTick is the resolution of the staleness bound: a second for bounds
 // of ten seconds or more, a tenth of the bound below that.
@@ -21,19 +22,25 @@ func cacheTick(ttl time.Duration) time.Duration {
 func (m *Manager) startBackground(tick, flushEvery time.Duration) {
 	m.stop = make(chan struct{})
 	m.done = make(chan struct{})
-	go m.run(tick, flushEvery)
+	ticking := make(chan struct{})
+	go m.tickLoop(tick, ticking)
+	go func() {
+		if m.usage != nil {
+			m.flushLoop(flushEvery)
+		}
+		<-ticking
+		close(m.done)
+	}()
 }
 
-func (m *Manager) run(tick, flushEvery time.Duration) {
-	defer close(m.done)
+// tickLoop advances the epoch from the elapsed time, not by counting
+// ticks, so a tick the runtime drops does not stretch the staleness bound.
+func (m *Manager) tickLoop(tick time.Duration, done chan<- struct{}) {
+	defer close(done)
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
-	var flushC <-chan time.Time
-	if m.usage != nil {
-		flush := time.NewTicker(flushEvery)
-		defer flush.Stop()
-		flushC = flush.C
-	}
+	start := time.Now()
+	var swept int64
 	for {
 		select {
 		case <-ticker.C:
@@ -41,13 +48,26 @@ func (m *Manager) run(tick, flushEvery time.Duration) {
 				m.usage.tick()
 			}
 			if c := m.cache; c != nil {
-				if epoch := c.epoch.Add(1); epoch%max(c.maxAgeTicks, 1) == 0 {
+				epoch := int64(time.Since(start) / tick)
+				c.epoch.Store(epoch)
+				if epoch-swept >= max(c.maxAgeTicks, c.negTicks, 1) {
+					swept = epoch
 					c.sweep()
 				}
 			}
-		case <-flushC:
-			m.usage.tick()
-			ctx, cancel := context.WithTimeout(context.Background(), flushEvery)
+		case <-m.stop:
+			return
+		}
+	}
+}
+
+func (m *Manager) flushLoop(every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
 			m.usage.flushLogged(ctx)
 			cancel()
 		case <-m.stop:
@@ -56,7 +76,7 @@ func (m *Manager) run(tick, flushEvery time.Duration) {
 	}
 }
 
-// stopBackground stops the loop and waits for it.
+// stopBackground stops the goroutines and waits for them.
 func (m *Manager) stopBackground() {
 	if m.stop != nil {
 		close(m.stop)

@@ -3,6 +3,7 @@ package apikey
 import (
 	"container/list"
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -28,7 +29,8 @@ import (
 // while it is certainly younger than the bound.
 
 type verifyCache struct {
-	maxAgeTicks int64 // entries younger than this many whole ticks are fresh
+	maxAgeTicks int64 // entries younger than this many whole ticks are fresh; 0: no positive caching
+	negTicks    int64
 	epoch       atomic.Int64
 	shards      [256]cowmap.Map[Digest, *cacheEntry]
 
@@ -50,7 +52,7 @@ type cacheEntry struct {
 }
 
 func newVerifyCache(maxAgeTicks int64, negTicks int64, negSize int) *verifyCache {
-	c := &verifyCache{maxAgeTicks: maxAgeTicks, byID: map[string]Digest{}}
+	c := &verifyCache{maxAgeTicks: maxAgeTicks, negTicks: negTicks, byID: map[string]Digest{}}
 	c.flights.calls = map[Digest]*flight{}
 	if negTicks > 0 && negSize > 0 {
 		c.neg = &negativeCache{ttlTicks: negTicks, size: negSize, index: map[Digest]*list.Element{}}
@@ -70,7 +72,11 @@ func (c *verifyCache) get(d Digest) (*cacheEntry, bool) {
 }
 
 // put caches rec under d, unless an eviction happened since gen was read.
+// Without positive caching it returns nil.
 func (c *verifyCache) put(d Digest, rec *Record, gen uint64) *cacheEntry {
+	if c.maxAgeTicks == 0 {
+		return nil
+	}
 	sh := c.shard(d)
 	e, ok := sh.Load(d)
 	if !ok {
@@ -226,8 +232,9 @@ type flight struct {
 	err  error
 }
 
-// do runs fetch once for d among callers with the same gen. A caller whose
-// context ends stops waiting; the fetch goes on for the others.
+// do runs fetch once for d among callers with the same gen. fetch must not
+// depend on any one caller's cancellation (the caller detaches it): a
+// waiter whose own context ends stops waiting, the others get the result.
 func (g *flightGroup) do(ctx context.Context, d Digest, gen uint64, fetch func() (*Record, error)) (*Record, error) {
 	g.mu.Lock()
 	if f, ok := g.calls[d]; ok && f.gen == gen {
@@ -236,22 +243,26 @@ func (g *flightGroup) do(ctx context.Context, d Digest, gen uint64, fetch func()
 		case <-f.done:
 			return f.rec, f.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, storeErr("verify", ctx.Err())
 		}
 	}
-	f := &flight{gen: gen, done: make(chan struct{})}
+	f := &flight{gen: gen, done: make(chan struct{}), err: errFetchPanicked}
 	g.calls[d] = f
 	g.mu.Unlock()
 
+	defer func() { // even if fetch panics, waiters are released
+		g.mu.Lock()
+		if g.calls[d] == f {
+			delete(g.calls, d)
+		}
+		g.mu.Unlock()
+		close(f.done)
+	}()
 	f.rec, f.err = fetch()
-	close(f.done)
-	g.mu.Lock()
-	if g.calls[d] == f {
-		delete(g.calls, d)
-	}
-	g.mu.Unlock()
 	return f.rec, f.err
 }
+
+var errFetchPanicked = fmt.Errorf("%w: lookup panicked", ErrStoreUnavailable)
 
 // Invalidator spreads cache evictions between Managers (instances of a
 // service) that share one store. Without one, a change made on one

@@ -217,3 +217,85 @@ func TestCacheOff(t *testing.T) {
 	}
 	assert.Equal(t, int64(3), store.reads.Load())
 }
+
+// commitThenFailStore commits revokes but reports a timeout, as a database
+// can when the answer is lost.
+type commitThenFailStore struct{ *countingStore }
+
+func (s commitThenFailStore) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Record, error) {
+	_, _ = s.countingStore.Revoke(ctx, id, at)
+	return nil, context.DeadlineExceeded
+}
+
+func TestWriteThatFailsStillEvicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := newManager(t, commitThenFailStore{newCountingStore()}, apikey.WithCache(time.Hour))
+	k, secret := create(t, m, apikey.CreateParams{})
+	_, err := m.Verify(ctx, secret)
+	require.NoError(t, err)
+	assert.ErrorIs(t, m.Revoke(ctx, k.ID), apikey.ErrStoreUnavailable)
+	_, err = m.Verify(ctx, secret)
+	assert.ErrorIs(t, err, apikey.ErrRevoked, "the revoke committed: the cached entry must not outlive it")
+}
+
+// hangingUsageStore never finishes writing usage until its context ends.
+type hangingUsageStore struct{ *countingStore }
+
+func (s hangingUsageStore) AddUsage(ctx context.Context, u []apikey.Usage) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestSlowUsageWritesDoNotStretchStaleness(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := hangingUsageStore{newCountingStore()}
+		m := newManager(t, store, apikey.WithCache(30*time.Second), apikey.WithUsageFlushInterval(time.Minute))
+		k, secret := create(t, m, apikey.CreateParams{})
+		_, err := m.Verify(ctx, secret)
+		require.NoError(t, err)
+		_, err = store.Store.Revoke(ctx, k.ID, time.Now()) // another instance's revoke
+		require.NoError(t, err)
+		time.Sleep(90 * time.Second) // a flush has been hanging since 60 s
+		synctest.Wait()
+		_, err = m.Verify(ctx, secret)
+		assert.ErrorIs(t, err, apikey.ErrRevoked)
+	})
+}
+
+func TestLeaderCancellationDoesNotFailWaiters(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := &gatedStore{countingStore: newCountingStore(), gate: make(chan struct{})}
+		m := newManager(t, store)
+		_, secret := create(t, m, apikey.CreateParams{})
+		leaderCtx, cancel := context.WithCancel(context.Background())
+		leader := make(chan error, 1)
+		go func() { _, err := m.Verify(leaderCtx, secret); leader <- err }()
+		synctest.Wait()
+		waiter := make(chan error, 1)
+		go func() { _, err := m.Verify(context.Background(), secret); waiter <- err }()
+		synctest.Wait()
+		cancel() // the first client goes away
+		close(store.gate)
+		assert.NoError(t, <-waiter, "another client's cancellation is not this one's failure")
+		<-leader
+		assert.Equal(t, int64(1), store.reads.Load())
+	})
+}
+
+func TestNegativeCacheWorksWithoutPositiveCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newCountingStore()
+	m := newManager(t, store, apikey.WithCache(0))
+	other := newManager(t, newCountingStore())
+	_, unknown := create(t, other, apikey.CreateParams{})
+	for range 10 {
+		_, err := m.Verify(ctx, unknown)
+		require.ErrorIs(t, err, apikey.ErrUnknownKey)
+	}
+	assert.Equal(t, int64(1), store.reads.Load())
+}

@@ -24,6 +24,8 @@ type config struct {
 	negativeTTL   time.Duration
 	negativeSize  int
 	invalidator   Invalidator
+	storeTimeout  time.Duration
+	sha256Legacy  bool
 }
 
 const (
@@ -35,7 +37,9 @@ const (
 	// of unknown keys.
 	DefaultNegativeCacheTTL  = 5 * time.Second
 	DefaultNegativeCacheSize = 10_000
-	minPepperLen             = 16
+	// DefaultStoreTimeout bounds a verification's store lookup.
+	DefaultStoreTimeout = 5 * time.Second
+	minPepperLen        = 16
 )
 
 func defaultConfig() config {
@@ -48,6 +52,7 @@ func defaultConfig() config {
 		cacheTTL:      DefaultCacheTTL,
 		negativeTTL:   DefaultNegativeCacheTTL,
 		negativeSize:  DefaultNegativeCacheSize,
+		storeTimeout:  DefaultStoreTimeout,
 	}
 }
 
@@ -60,10 +65,11 @@ func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = pref
 // peppers in a secrets manager, never in source. Each must be at least 16
 // bytes (32 random bytes recommended).
 //
-// New keys use the first pepper. Keys digested under a later pepper, or with
-// plain SHA-256 from before any pepper was set, still verify and are
-// re-hashed to the first pepper on use: to rotate a pepper, put the new one
-// first and drop the old one once its keys have been used or retired.
+// New keys use the first pepper. Keys digested under a later pepper still
+// verify and are re-hashed to the first pepper on use: to rotate a pepper,
+// put the new one first and drop the old one once its keys have been used
+// or retired. To bring in keys from before any pepper was set, add
+// WithUnpepperedFallback for the transition.
 func WithPepper(peppers ...[]byte) Option {
 	return func(c *config) {
 		c.peppers = make([][]byte, len(peppers))
@@ -72,6 +78,17 @@ func WithPepper(peppers ...[]byte) Option {
 		}
 	}
 }
+
+// WithUnpepperedFallback makes keys stored with plain SHA-256 (from before
+// WithPepper was set) still verify, re-hashing each to the first pepper on
+// use. Use it only while migrating: with it, anyone who can write to the
+// database can add a working key without knowing the pepper.
+func WithUnpepperedFallback() Option { return func(c *config) { c.sha256Legacy = true } }
+
+// WithStoreTimeout bounds the store lookup of a Verify (default 5 s): a store
+// that does not answer in time fails the verification with
+// ErrStoreUnavailable (fail closed).
+func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.storeTimeout = d } }
 
 // WithClock sets the source of the current time (default time.Now), for
 // expiry checks and timestamps.
@@ -155,6 +172,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 func (c *config) digestSchemes() ([]digestScheme, error) {
 	if len(c.peppers) == 0 {
+		if c.sha256Legacy {
+			return nil, paramErr("pepper", "WithUnpepperedFallback needs WithPepper")
+		}
 		return []digestScheme{sha256Scheme()}, nil
 	}
 	schemes := make([]digestScheme, 0, len(c.peppers)+1)
@@ -169,9 +189,10 @@ func (c *config) digestSchemes() ([]digestScheme, error) {
 		}
 		schemes = append(schemes, hmacScheme(p))
 	}
-	// Keys digested before any pepper was set keep working, and move to the
-	// first pepper when used.
-	return append(schemes, sha256Scheme()), nil
+	if c.sha256Legacy {
+		schemes = append(schemes, sha256Scheme())
+	}
+	return schemes, nil
 }
 
 func (c *config) environments() (live, test bool, err error) {

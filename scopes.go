@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"maps"
 	"slices"
 	"strings"
 )
@@ -19,8 +20,7 @@ import (
 //     words and to the action of every resource ("x:write" ⇒ "x:read");
 //   - any other rule ("admin" ⇒ "billing:read") is exact.
 //
-// Rules are applied transitively; a chain may go through action rules and
-// then exact rules.
+// Rules are applied transitively, and a chain may mix both kinds.
 
 const (
 	maxScopeLen = 128
@@ -85,9 +85,35 @@ func newScopePolicy(vocabulary []string, rules map[string][]string) (*scopePolic
 			}
 		}
 	}
-	p.exactBy = closeImplications(exact)
 	p.actionBy = closeImplications(action)
+	// A chain may alternate kinds: "admin" => "billing:write" (exact), then
+	// "write" => "read" (action) gives "admin" => "billing:read". Extending
+	// every exact rule by the actions its target implies, before closing,
+	// covers every such chain; grantsDirect covers actions before the first
+	// exact rule.
+	impliedActions := map[string][]string{} // action -> actions it implies
+	for to, froms := range p.actionBy {
+		for _, from := range froms {
+			impliedActions[from] = append(impliedActions[from], to)
+		}
+	}
+	for to, froms := range maps.Clone(exact) {
+		resource, act := splitScope(to)
+		for _, a := range impliedActions[act] {
+			exact[resource+a] = append(exact[resource+a], froms...)
+		}
+	}
+	p.exactBy = closeImplications(exact)
 	return p, nil
+}
+
+// splitScope splits "resource:action" into "resource:" and "action"; a
+// single word is all action.
+func splitScope(s string) (resource, action string) {
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		return s[:i+1], s[i+1:]
+	}
+	return "", s
 }
 
 // closeImplications turns direct "implied by" edges into the transitive set
@@ -145,10 +171,7 @@ func (p *scopePolicy) grantsDirect(granted []string, required string) bool {
 	if p == nil || len(p.actionBy) == 0 {
 		return false
 	}
-	resource, act := "", required
-	if i := strings.LastIndexByte(required, ':'); i >= 0 {
-		resource, act = required[:i+1], required[i+1:]
-	}
+	resource, act := splitScope(required)
 	for _, a := range p.actionBy[act] {
 		for _, g := range granted {
 			// g covers resource+a, compared piecewise to avoid building it.

@@ -13,6 +13,9 @@ func TestScopeGrants(t *testing.T) {
 		"write":          {"read"},
 		"admin":          {"write"},
 		"billing:manage": {"billing:read", "invoices:read"},
+		"owner":          {"billing:write"},
+		"billing:read":   {"invoices:read"},
+		"apps:write":     {"audit:write"},
 	}
 	policy, err := newScopePolicy(nil, rules)
 	require.NoError(t, err)
@@ -42,6 +45,10 @@ func TestScopeGrants(t *testing.T) {
 		{"exact implication", []string{"billing:manage"}, "invoices:read", true},
 		{"exact implication is exact", []string{"billing:manage"}, "invoices:write", false},
 		{"action then exact", []string{"admin"}, "read", true},
+		{"exact then action", []string{"owner"}, "billing:read", true},
+		{"exact, action, exact", []string{"owner"}, "invoices:read", true},
+		{"action, exact, action", []string{"apps:admin"}, "audit:read", true},
+		{"mixed chains stay one-way", []string{"invoices:read"}, "billing:read", false},
 		{"wildcard grant with implication", []string{"apps:*"}, "apps:read", true},
 		{"nothing granted", nil, "read", false},
 		{"bare word is not a resource", []string{"read"}, "apps:read", false},

@@ -71,6 +71,9 @@ func (s *Store) putLocked(rec *apikey.Record) {
 
 // ByDigest implements apikey.Store.
 func (s *Store) ByDigest(ctx context.Context, d apikey.Digest) (*apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if rec, ok := s.shard(d).Load(d); ok {
 		return rec, nil
 	}
