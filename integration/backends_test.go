@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -23,9 +25,14 @@ type backend struct {
 	example string
 	// fresh creates an empty database of its own for t from dsn, dropped
 	// when t ends, and returns a function that opens a new pool on it
-	// (closed when t ends).
-	fresh func(t testing.TB, dsn string) (open func() *sql.DB)
+	// (closed when t ends), dialing with dial if it is not nil.
+	fresh func(t testing.TB, dsn string) (open opener)
 }
+
+// opener opens a pool on a test's database.
+type opener func(dial dialFunc) *sql.DB
+
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
 
 var backends = []backend{
 	{"postgres", sqlstore.Postgres, "APIKEY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", freshPostgres},
@@ -34,7 +41,7 @@ var backends = []backend{
 
 // eachBackend runs fn as a parallel subtest per backend, skipping backends
 // whose DSN is not set.
-func eachBackend(t *testing.T, fn func(t *testing.T, b backend, open func() *sql.DB)) {
+func eachBackend(t *testing.T, fn func(t *testing.T, b backend, open opener)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
@@ -56,7 +63,7 @@ func (b backend) dsn(t testing.TB) string {
 func uniqueName() string { return "apikey_test_" + strings.ToLower(rand.Text()) }
 
 // freshPostgres creates a schema and opens pools whose search_path is it.
-func freshPostgres(t testing.TB, dsn string) func() *sql.DB {
+func freshPostgres(t testing.TB, dsn string) opener {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(dsn)
 	require.NoError(t, err)
@@ -70,15 +77,19 @@ func freshPostgres(t testing.TB, dsn string) func() *sql.DB {
 		require.NoError(t, err, "dropping schema %s", schema)
 	})
 	cfg.RuntimeParams["search_path"] = schema
-	return func() *sql.DB {
-		db := stdlib.OpenDB(*cfg.Copy())
+	return func(dial dialFunc) *sql.DB {
+		c := cfg.Copy()
+		if dial != nil {
+			c.DialFunc = dial
+		}
+		db := stdlib.OpenDB(*c)
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
 }
 
 // freshMySQL creates a database and opens pools on it.
-func freshMySQL(t testing.TB, dsn string) func() *sql.DB {
+func freshMySQL(t testing.TB, dsn string) opener {
 	t.Helper()
 	cfg, err := mysql.ParseDSN(dsn)
 	require.NoError(t, err)
@@ -93,9 +104,12 @@ func freshMySQL(t testing.TB, dsn string) func() *sql.DB {
 		require.NoError(t, err, "dropping database %s", name)
 	})
 	cfg.DBName = name
-	return func() *sql.DB {
-		db, err := sql.Open("mysql", cfg.FormatDSN())
+	return func(dial dialFunc) *sql.DB {
+		c := cfg.Clone()
+		c.DialFunc = dial
+		conn, err := mysql.NewConnector(c)
 		require.NoError(t, err)
+		db := sql.OpenDB(conn)
 		t.Cleanup(func() { db.Close() })
 		return db
 	}

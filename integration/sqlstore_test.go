@@ -30,17 +30,17 @@ func migrated(t testing.TB, db *sql.DB, d sqlstore.Dialect, opts ...sqlstore.Opt
 }
 
 func TestConformance(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend, _ func() *sql.DB) {
+	eachBackend(t, func(t *testing.T, b backend, _ opener) {
 		storetest.Run(t, func(t *testing.T) apikey.Store {
 			// A database of its own for each subtest.
-			return migrated(t, b.fresh(t, b.dsn(t))(), b.dialect)
+			return migrated(t, b.fresh(t, b.dsn(t))(nil), b.dialect)
 		})
 	})
 }
 
 func TestConformanceTablePrefix(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend, open func() *sql.DB) {
-		db := open()
+	eachBackend(t, func(t *testing.T, b backend, open opener) {
+		db := open(nil)
 		n := 0
 		storetest.Run(t, func(t *testing.T) apikey.Store {
 			// One database, a table prefix per subtest.
@@ -51,8 +51,8 @@ func TestConformanceTablePrefix(t *testing.T) {
 }
 
 func TestMigrateTwice(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend, open func() *sql.DB) {
-		db := open()
+	eachBackend(t, func(t *testing.T, b backend, open opener) {
+		db := open(nil)
 		s := migrated(t, db, b.dialect)
 		require.NoError(t, s.Migrate(context.Background()), "second Migrate")
 		var n int
@@ -62,12 +62,12 @@ func TestMigrateTwice(t *testing.T) {
 }
 
 func TestMigrateConcurrently(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend, open func() *sql.DB) {
+	eachBackend(t, func(t *testing.T, b backend, open opener) {
 		// Four instances start at once on a fresh database, each with its
 		// own pool.
 		stores := make([]*sqlstore.Store, 4)
 		for i := range stores {
-			stores[i] = newStore(t, open(), b.dialect)
+			stores[i] = newStore(t, open(nil), b.dialect)
 		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(stores))
@@ -86,8 +86,8 @@ func TestMigrateConcurrently(t *testing.T) {
 }
 
 func TestDDL(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend, open func() *sql.DB) {
-		db := open()
+	eachBackend(t, func(t *testing.T, b backend, open opener) {
+		db := open(nil)
 		// A team's own migration tool applies the exported statements.
 		ddl := sqlstore.DDL(b.dialect, sqlstore.WithTablePrefix("own_"))
 		for _, stmt := range strings.Split(ddl, ";\n") {
