@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -77,5 +78,38 @@ func TestSQLiteMigrateConcurrently(t *testing.T) {
 	wg.Wait()
 	for i, err := range errs {
 		require.NoError(t, err, "Migrate %d", i)
+	}
+}
+
+func TestSQLiteDDL(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t)
+	// A team's own migration tool applies the exported statements.
+	for _, stmt := range strings.Split(sqlstore.DDL(sqlstore.SQLite), ";\n") {
+		if strings.TrimSpace(stmt) != "" {
+			_, err := db.Exec(stmt)
+			require.NoError(t, err, stmt)
+		}
+	}
+	s, err := sqlstore.New(db, sqlstore.SQLite)
+	require.NoError(t, err)
+	rec := storetest.Record("ddl")
+	require.NoError(t, s.Insert(context.Background(), rec))
+	got, err := s.ByDigest(context.Background(), rec.Digest)
+	require.NoError(t, err)
+	require.Equal(t, rec.ID, got.ID)
+}
+
+func TestNewRejects(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t)
+	_, err := sqlstore.New(nil, sqlstore.SQLite)
+	require.Error(t, err, "nil db")
+	_, err = sqlstore.New(db, sqlstore.Dialect(0))
+	require.Error(t, err, "unknown dialect")
+	for _, p := range []string{"1x_", "a-b", "a b", "x;DROP", strings.Repeat("a", 33)} {
+		_, err = sqlstore.New(db, sqlstore.SQLite, sqlstore.WithTablePrefix(p))
+		require.Error(t, err, "prefix %q", p)
+		require.Empty(t, sqlstore.DDL(sqlstore.SQLite, sqlstore.WithTablePrefix(p)), "DDL with prefix %q", p)
 	}
 }
