@@ -51,7 +51,7 @@ func (s *Store) Update(ctx context.Context, id string, p apikey.UpdateParams) (*
 
 // Revoke implements apikey.Store.
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Record, error) {
-	return s.change(ctx, "revoke", id, s.q.revoke, []any{at.UnixMicro(), bin(id)}, nil, nil)
+	return s.change(ctx, "revoke", id, s.q.revoke, []any{micros(at), bin(id)}, nil, nil)
 }
 
 // Rotate implements apikey.Store: in one transaction, the conditional
