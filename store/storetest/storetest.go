@@ -46,6 +46,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"Rotate", testRotate},
 		{"SetDigest", testSetDigest},
 		{"AddUsage", testAddUsage},
+		{"AddUsageLargeBatch", testAddUsageLargeBatch},
+		{"ExactMatch", testExactMatch},
 		{"HostileStrings", testHostileStrings},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceledContext},
@@ -463,6 +465,65 @@ func testAddUsage(t *testing.T, s apikey.Store) {
 	}
 	if err := s.AddUsage(ctx, nil); err != nil {
 		t.Errorf("AddUsage(nil): %v", err)
+	}
+}
+
+// testAddUsageLargeBatch writes one batch of more keys than a SQL statement
+// comfortably carries, with an ID repeated: every entry adds.
+func testAddUsageLargeBatch(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	const n = 1000
+	recs := make([]*apikey.Record, n)
+	batch := make([]apikey.Usage, 0, n+1)
+	for i := range recs {
+		recs[i] = Record(fmt.Sprintf("usage batch %d", i))
+		mustInsert(t, s, recs[i])
+		batch = append(batch, apikey.Usage{ID: recs[i].ID, Count: int64(i + 1), LastUsedAt: base.Add(time.Duration(i) * time.Second)})
+	}
+	// The first key again, later: counts add up, the later time wins.
+	batch = append(batch, apikey.Usage{ID: recs[0].ID, Count: 5, LastUsedAt: base.Add(time.Hour)})
+	if err := s.AddUsage(ctx, batch); err != nil {
+		t.Fatalf("AddUsage of %d entries: %v", len(batch), err)
+	}
+	for i, rec := range recs {
+		wantCount, wantLast := int64(i+1), base.Add(time.Duration(i)*time.Second)
+		if i == 0 {
+			wantCount, wantLast = 6, base.Add(time.Hour)
+		}
+		if got := mustByID(t, s, rec.ID); got.RequestCount != wantCount || !got.LastUsedAt.Equal(wantLast) {
+			t.Fatalf("key %d of the batch: RequestCount %d LastUsedAt %v; want %d, %v", i, got.RequestCount, got.LastUsedAt, wantCount, wantLast)
+		}
+	}
+}
+
+// testExactMatch checks that IDs and owner IDs match byte for byte, as Go
+// compares strings: no case folding, no trailing-space padding, no
+// normalization (as SQL collations may do).
+func testExactMatch(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	owners := []string{"org", "Org", "ORG", "org ", "org\x00", "\u00e9", "e\u0301"}
+	ids := make(map[string]string, len(owners))
+	for i, owner := range owners {
+		rec := Record(fmt.Sprintf("exact %d", i))
+		rec.OwnerID = owner
+		mustInsert(t, s, rec)
+		ids[owner] = rec.ID
+	}
+	for _, owner := range owners {
+		recs, err := s.List(ctx, apikey.ListOptions{OwnerID: owner, Limit: 10})
+		if err != nil || len(recs) != 1 || recs[0].ID != ids[owner] {
+			var got []string
+			for _, r := range recs {
+				got = append(got, r.OwnerID)
+			}
+			t.Errorf("List(OwnerID %q) = owners %q, %v; want exactly its one key", owner, got, err)
+		}
+	}
+	id := ids["org"]
+	for _, other := range []string{strings.ToUpper(id), id + " ", id + "\x00"} {
+		if rec, err := s.ByID(ctx, other); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("ByID(%q) = %v, %v; want ErrNotFound (the stored ID is %q)", other, rec, err, id)
+		}
 	}
 }
 

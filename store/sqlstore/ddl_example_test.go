@@ -1,0 +1,35 @@
+package sqlstore_test
+
+import (
+	"fmt"
+
+	"github.com/keyward/apikey/store/sqlstore"
+)
+
+// The schema for a team that applies migrations with its own tool.
+func ExampleDDL() {
+	fmt.Print(sqlstore.DDL(sqlstore.Postgres, sqlstore.WithTablePrefix("auth_")))
+	// Output:
+	// -- version 1
+	// CREATE TABLE IF NOT EXISTS auth_api_keys (
+	// 	id BYTEA NOT NULL PRIMARY KEY,
+	// 	digest BYTEA NOT NULL,
+	// 	digest_scheme TEXT NOT NULL,
+	// 	prefix TEXT NOT NULL,
+	// 	name BYTEA NOT NULL,
+	// 	owner_id BYTEA NOT NULL,
+	// 	environment TEXT NOT NULL,
+	// 	scopes TEXT NOT NULL,
+	// 	metadata TEXT,
+	// 	created_at BIGINT NOT NULL,
+	// 	expires_at BIGINT,
+	// 	revoked_at BIGINT,
+	// 	last_used_at BIGINT,
+	// 	disabled BOOLEAN NOT NULL DEFAULT FALSE,
+	// 	request_count BIGINT NOT NULL DEFAULT 0,
+	// 	rotated_from_id BYTEA,
+	// 	rotated_to_id BYTEA
+	// );
+	// CREATE UNIQUE INDEX IF NOT EXISTS auth_api_keys_digest ON auth_api_keys (digest);
+	// CREATE INDEX IF NOT EXISTS auth_api_keys_owner_id ON auth_api_keys (owner_id, id);
+}

@@ -1,0 +1,68 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+
+	"github.com/keyward/apikey"
+)
+
+// ByDigest implements apikey.Store: one indexed SELECT with a prepared
+// statement, one round trip.
+func (s *Store) ByDigest(ctx context.Context, d apikey.Digest) (*apikey.Record, error) {
+	st, err := s.byDigest.get(ctx, s.db)
+	if err != nil {
+		return nil, s.mapErr("by digest", err)
+	}
+	rec, err := decode(st.QueryRowContext(ctx, d[:]))
+	return rec, s.mapErr("by digest", err)
+}
+
+// ByID implements apikey.Store.
+func (s *Store) ByID(ctx context.Context, id string) (*apikey.Record, error) {
+	rec, err := decode(s.db.QueryRowContext(ctx, s.q.byID, bin(id)))
+	return rec, s.mapErr("by id", err)
+}
+
+// List implements apikey.Store with keyset pagination: WHERE id > After
+// ORDER BY id, on the (owner_id, id) index when an owner is given.
+func (s *Store) List(ctx context.Context, opts apikey.ListOptions) ([]*apikey.Record, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var conds []string
+	var args []any
+	if opts.After != "" {
+		conds = append(conds, "id > ?")
+		args = append(args, bin(opts.After))
+	}
+	if opts.OwnerID != "" {
+		conds = append(conds, "owner_id = ?")
+		args = append(args, bin(opts.OwnerID))
+	}
+	if !opts.IncludeRevoked {
+		conds = append(conds, "revoked_at IS NULL")
+	}
+	q := "SELECT " + columns + " FROM " + s.q.table
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY id LIMIT ?"
+	args = append(args, limit)
+
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(q), args...)
+	if err != nil {
+		return nil, s.mapErr("list", err)
+	}
+	defer rows.Close()
+	out := make([]*apikey.Record, 0, min(limit, 100))
+	for rows.Next() {
+		rec, err := decode(rows)
+		if err != nil {
+			return nil, s.mapErr("list", err)
+		}
+		out = append(out, rec)
+	}
+	return out, s.mapErr("list", rows.Err())
+}
