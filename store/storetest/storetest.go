@@ -440,6 +440,18 @@ func testSetDigest(t *testing.T, s apikey.Store) {
 	if _, err := s.ByDigest(ctx, rec.Digest); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("ByDigest(old digest): err = %v, want ErrNotFound", err)
 	}
+
+	other := Record("rehash other")
+	mustInsert(t, s, other)
+	if err := s.SetDigest(ctx, other.ID, other.Digest, d, apikey.SchemeSHA256); !errors.Is(err, apikey.ErrConflict) {
+		t.Errorf("SetDigest to a digest in use: err = %v, want ErrConflict", err)
+	}
+	if got := mustByID(t, s, other.ID); got.Digest != other.Digest {
+		t.Errorf("a conflicting SetDigest changed the digest")
+	}
+	if err := s.SetDigest(ctx, "no such id", other.Digest, Record("rehash x").Digest, apikey.SchemeSHA256); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("SetDigest(unknown id): err = %v, want ErrNotFound", err)
+	}
 }
 
 func testAddUsage(t *testing.T, s apikey.Store) {
