@@ -3,6 +3,8 @@ package integration
 import (
 	"testing"
 
+	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/store/memstore"
 	"github.com/keyward/apikey/store/storetest"
 )
 
@@ -12,6 +14,25 @@ func BenchmarkByDigest(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			storetest.BenchByDigest(b, migrated(b, be.fresh(b, be.dsn(b))(nil), be.dialect), 2_000)
+		})
+	}
+}
+
+// BenchmarkVerify compares Manager.Verify over each server with memstore in
+// the same run: warm (cached) target ≤ 1.2× memstore; cold (WithCache(0))
+// one round trip.
+func BenchmarkVerify(b *testing.B) {
+	cold := apikey.WithCache(0)
+	b.Run("warm/memstore", func(b *testing.B) { storetest.BenchVerify(b, memstore.New(), 500) })
+	for _, be := range backends {
+		b.Run("warm/"+be.name, func(b *testing.B) {
+			storetest.BenchVerify(b, migrated(b, be.fresh(b, be.dsn(b))(nil), be.dialect), 500)
+		})
+	}
+	b.Run("cold/memstore", func(b *testing.B) { storetest.BenchVerify(b, memstore.New(), 500, cold) })
+	for _, be := range backends {
+		b.Run("cold/"+be.name, func(b *testing.B) {
+			storetest.BenchVerify(b, migrated(b, be.fresh(b, be.dsn(b))(nil), be.dialect), 500, cold)
 		})
 	}
 }

@@ -3,6 +3,8 @@ package sqlitestore_test
 import (
 	"testing"
 
+	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/store/memstore"
 	"github.com/keyward/apikey/store/storetest"
 )
 
@@ -10,4 +12,15 @@ import (
 // of 10,000 keys. Target: ≤ 30 µs median.
 func BenchmarkByDigest(b *testing.B) {
 	storetest.BenchByDigest(b, open(b), 10_000)
+}
+
+// BenchmarkVerify compares Manager.Verify over SQLite with memstore in the
+// same run: warm (cached) target ≤ 1.2× memstore; cold (WithCache(0))
+// target ≤ 30 µs median.
+func BenchmarkVerify(b *testing.B) {
+	cold := apikey.WithCache(0)
+	b.Run("warm/memstore", func(b *testing.B) { storetest.BenchVerify(b, memstore.New(), 1000) })
+	b.Run("warm/sqlite", func(b *testing.B) { storetest.BenchVerify(b, open(b), 1000) })
+	b.Run("cold/memstore", func(b *testing.B) { storetest.BenchVerify(b, memstore.New(), 1000, cold) })
+	b.Run("cold/sqlite", func(b *testing.B) { storetest.BenchVerify(b, open(b), 1000, cold) })
 }
