@@ -694,6 +694,12 @@ func (h *captureHandler) Handle(ctx context.Context, rec slog.Record) error {
 }
 func (h *captureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *captureHandler) WithGroup(string) slog.Handler      { return h }
+func (h *captureHandler) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.buf.Reset()
+}
+
 func (h *captureHandler) String() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
