@@ -71,7 +71,9 @@ func KeyHeader(name string) MiddlewareOption { return func(c *middlewareConfig) 
 
 // Optional lets requests without any credentials through anonymously:
 // FromContext reports no key, and RequireScopes downstream refuses them.
-// Invalid keys are still refused.
+// Invalid keys are still refused, and so are credentials the middleware
+// cannot check (another scheme, a Bearer token that is not an API key)
+// unless a Fallback takes them.
 func Optional() MiddlewareOption { return func(c *middlewareConfig) { c.optional = true } }
 
 // Fallback hands requests that carry no API key (no credentials, another
@@ -113,7 +115,12 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 	if err != nil {
 		return nil, err
 	}
-	vary := []string{strings.Join(slices.DeleteFunc([]string{c.bearerHeader, c.keyHeader}, func(s string) bool { return s == "" }), ", ")}
+	var names []string
+	for _, name := range []string{c.bearerHeader, c.keyHeader} {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
 	base := authMiddleware{
 		manager:      m,
 		verify:       c.verify,
@@ -123,7 +130,7 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 		optional:     c.optional,
 		hide:         c.hide,
 		scopes:       c.scopes,
-		vary:         slices.Clip(vary),
+		vary:         []string{strings.Join(names, ", ")},
 		responder:    newResponder(c.realm, c.errorHandler, c.logger),
 	}
 	if base.verify == nil {

@@ -194,7 +194,7 @@ func (p *responder) log(r *http.Request, ans *refusal, cause error) {
 		slog.String("reason", reason(cause)),
 		slog.Int("status", ans.status),
 		slog.String("client", r.RemoteAddr),
-		slog.String("path", r.URL.Path))
+		slog.String("path", r.URL.Path)) // never the query: a key put there must not reach the logs
 	var ke *KeyError
 	if errors.As(cause, &ke) {
 		attrs = append(attrs, slog.String("key_id", ke.KeyID))
