@@ -98,25 +98,23 @@ func classify(err error) *refusal {
 
 // responder writes refusals for one middleware configuration and logs them.
 type responder struct {
-	realmChallenge   string   // Bearer realm="api"
-	challenge        []string // for 401 without credentials
-	invalidToken     []string // for 401 invalid_token
-	invalidRequest   []string // for 400
-	insufficientBase string   // for 403, before the scope param
-	errorHandler     ErrorHandler
-	logger           *slog.Logger
+	challenge      []string // for 401 without credentials: Bearer realm="api"
+	invalidToken   []string // for 401 invalid_token
+	invalidRequest []string // for 400
+	insufficient   []string // for 403; a scope param is appended when known
+	errorHandler   ErrorHandler
+	logger         *slog.Logger
 }
 
 func newResponder(realm string, h ErrorHandler, logger *slog.Logger) *responder {
 	base := `Bearer realm="` + realm + `"`
 	return &responder{
-		realmChallenge:   base,
-		challenge:        []string{base},
-		invalidToken:     []string{base + `, error="invalid_token"`},
-		invalidRequest:   []string{base + `, error="invalid_request"`},
-		insufficientBase: base + `, error="insufficient_scope"`,
-		errorHandler:     h,
-		logger:           logger,
+		challenge:      []string{base},
+		invalidToken:   []string{base + `, error="invalid_token"`},
+		invalidRequest: []string{base + `, error="invalid_request"`},
+		insufficient:   []string{base + `, error="insufficient_scope"`},
+		errorHandler:   h,
+		logger:         logger,
 	}
 }
 
@@ -136,9 +134,9 @@ func (p *responder) refuse(w http.ResponseWriter, r *http.Request, ans *refusal,
 	case ans == badRequest:
 		h["Www-Authenticate"] = p.invalidRequest
 	case ans == forbidden && scopeParam != "":
-		h.Set("Www-Authenticate", p.insufficientBase+", "+scopeParam)
+		h.Set("Www-Authenticate", p.insufficient[0]+", "+scopeParam)
 	case ans == forbidden:
-		h["Www-Authenticate"] = []string{p.insufficientBase}
+		h["Www-Authenticate"] = p.insufficient
 	}
 	var retryAfter int64 // seconds; 0: not known
 	if ans == rateLimited {
