@@ -11,6 +11,10 @@ type authContext struct {
 	key    *Key
 	policy *scopePolicy
 	method string
+	// responder answers refusals as the middleware that authenticated the
+	// request was configured to (realm, error handler, logger), so that
+	// RequireScopes downstream answers the same way. nil: the defaults.
+	responder *responder
 }
 
 type authContextKey struct{}
@@ -45,7 +49,11 @@ func (m *Manager) NewContext(ctx context.Context, k *Key) context.Context {
 // for a fallback authenticator (a session, a JWT) to say how it
 // authenticated the request. No Key is attached.
 func WithAuthMethod(ctx context.Context, method string) context.Context {
-	return &authContext{Context: ctx, method: method}
+	c := &authContext{Context: ctx, method: method}
+	if parent := fromContext(ctx); parent != nil {
+		c.responder = parent.responder // answer as the middleware in front does
+	}
+	return c
 }
 
 // FromContext returns the key that authenticated the request, if any. The

@@ -1,0 +1,150 @@
+// Command quickstart is a small webhooks API protected by API keys: a
+// public health check, a route that needs webhooks:read and one that needs
+// webhooks:write. At start it creates a key, prints it once and prints
+// curl lines to try it.
+//
+//	go run ./examples/quickstart
+//	go run ./examples/quickstart -addr 127.0.0.1:9090
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/store/memstore"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *addr, os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// openStore is where the keys live. Keys in memory are gone at exit.
+func openStore() (apikey.Store, error) {
+	return memstore.New(), nil
+}
+
+func run(ctx context.Context, addr string, out io.Writer) error {
+	store, err := openStore()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	m, err := apikey.New(store, apikey.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	key, secret, err := m.Create(ctx, apikey.CreateParams{
+		Name:   "quickstart",
+		Scopes: []string{"webhooks:read", "webhooks:write"},
+	})
+	if err != nil {
+		return err
+	}
+	api, err := newAPI(m, logger)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "Created key %s (%s). It is shown once:\n\n    %s\n\n", key.ID, key.Prefix, secret)
+	fmt.Fprintf(out, "Try:\n")
+	fmt.Fprintf(out, "    curl -i %s/health\n", base)
+	fmt.Fprintf(out, "    curl -i -H 'Authorization: Bearer %s' %s/webhooks\n", secret, base)
+	fmt.Fprintf(out, "    curl -i -H 'X-API-Key: %s' -d '{\"url\":\"https://example.com/hook\"}' %s/webhooks\n", secret, base)
+	fmt.Fprintf(out, "    curl -i %s/webhooks\n\n", base)
+
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newAPI returns the routes: GET /health is public; the webhooks routes
+// need a key, and a scope each.
+func newAPI(m *apikey.Manager, logger *slog.Logger) (http.Handler, error) {
+	auth, err := m.NewMiddleware(apikey.LogFailures(logger))
+	if err != nil {
+		return nil, err
+	}
+	hooks := &webhooks{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /webhooks", auth(apikey.RequireScopes("webhooks:read")(http.HandlerFunc(hooks.list))))
+	mux.Handle("POST /webhooks", auth(apikey.RequireScopes("webhooks:write")(http.HandlerFunc(hooks.create))))
+	return mux, nil
+}
+
+type webhook struct {
+	ID    int    `json:"id"`
+	URL   string `json:"url"`
+	Owner string `json:"created_by"` // the key's id, never the key
+}
+
+// webhooks is an in-memory list, enough for a demo.
+type webhooks struct {
+	mu  sync.Mutex
+	all []webhook
+}
+
+func (h *webhooks) list(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"data": append([]webhook{}, h.all...)})
+}
+
+func (h *webhooks) create(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		URL string `json:"url"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || in.URL == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{
+			"code": "invalid_request", "message": `body must be {"url": "..."}`}})
+		return
+	}
+	key, _ := apikey.FromContext(r.Context())
+	h.mu.Lock()
+	hook := webhook{ID: len(h.all) + 1, URL: in.URL, Owner: key.ID}
+	h.all = append(h.all, hook)
+	h.mu.Unlock()
+	writeJSON(w, http.StatusCreated, hook)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,238 @@
+package apikey
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Refusals: what the middleware answers, precomputed where it can be.
+
+// AuthError describes a refused request to an ErrorHandler.
+type AuthError struct {
+	Status  int    // 400, 401, 403, 429 or 503
+	Code    string // unauthorized, invalid_request, forbidden, rate_limit_exceeded or service_unavailable
+	Message string // the default body's message: generic, nothing from the request
+	// RetryAfter is how long a rate-limited client should wait, in whole
+	// seconds as sent in Retry-After; 0 when not known or not a 429.
+	RetryAfter time.Duration
+	// Err is the cause, for logs and audit: it matches this package's
+	// sentinels (ErrMalformedKey, ErrRevoked, ErrInsufficientScope,
+	// ErrStoreUnavailable, ...), and a *KeyError in it names the key by id.
+	// It never holds the key. Do not send it to the client: the default
+	// answers are identical for every reason a key is refused, so that a
+	// client cannot tell a revoked key from an unknown one.
+	Err error
+}
+
+func (e *AuthError) Error() string {
+	msg := "apikey: request refused (" + strconv.Itoa(e.Status) + " " + e.Code + ")"
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// refusal is one kind of answer, with its body built once.
+type refusal struct {
+	status  int
+	code    string
+	message string
+	body    []byte
+}
+
+func newRefusal(status int, code, message string) *refusal {
+	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: message}})
+	return &refusal{status: status, code: code, message: message, body: body}
+}
+
+// errorBody is Hook Mesh's error shape.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	RetryAfter int64  `json:"retry_after,omitempty"` // seconds
+}
+
+var (
+	unauthorized = newRefusal(http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
+	badRequest   = newRefusal(http.StatusBadRequest, "invalid_request", "Send credentials once, in one header")
+	forbidden    = newRefusal(http.StatusForbidden, "forbidden", "API key does not have access to this resource")
+	rateLimited  = newRefusal(http.StatusTooManyRequests, "rate_limit_exceeded", "Rate limit exceeded")
+	unavailable  = newRefusal(http.StatusServiceUnavailable, "service_unavailable", "Authentication is temporarily unavailable")
+)
+
+// Header values shared by every response. Header.Set and Header.Add never
+// write into a value slice (Set replaces it, Add appends to a full one), so
+// sharing them saves an allocation per header.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+	noSniff         = []string{"nosniff"}
+)
+
+// classify maps a Verify error to an answer. Anything unexpected fails
+// closed.
+func classify(err error) *refusal {
+	switch {
+	case errors.Is(err, ErrInvalidKey):
+		return unauthorized
+	case errors.Is(err, ErrInsufficientScope):
+		return forbidden
+	case errors.Is(err, ErrStoreUnavailable):
+		return unavailable
+	case errors.Is(err, ErrRateLimited):
+		return rateLimited
+	}
+	return unavailable
+}
+
+// responder writes refusals for one middleware configuration and logs them.
+type responder struct {
+	challenge      []string // for 401 without credentials: Bearer realm="api"
+	invalidToken   []string // for 401 invalid_token
+	invalidRequest []string // for 400
+	insufficient   []string // for 403; a scope param is appended when known
+	errorHandler   ErrorHandler
+	logger         *slog.Logger
+}
+
+func newResponder(realm string, h ErrorHandler, logger *slog.Logger) *responder {
+	base := `Bearer realm="` + realm + `"`
+	return &responder{
+		challenge:      []string{base},
+		invalidToken:   []string{base + `, error="invalid_token"`},
+		invalidRequest: []string{base + `, error="invalid_request"`},
+		insufficient:   []string{base + `, error="insufficient_scope"`},
+		errorHandler:   h,
+		logger:         logger,
+	}
+}
+
+// defaultResponder answers for requests that no middleware put a responder
+// in the context of (RequireScopes used alone, NewContext).
+var defaultResponder = newResponder(DefaultRealm, nil, slog.New(slog.DiscardHandler))
+
+// refuse logs and answers a refused request. scopeParam is the scope="…"
+// of a 403, "" when unknown.
+func (p *responder) refuse(w http.ResponseWriter, r *http.Request, ans *refusal, cause error, scopeParam string) {
+	h := w.Header()
+	switch {
+	case ans == unauthorized && errors.Is(cause, ErrInvalidKey):
+		h["Www-Authenticate"] = p.invalidToken
+	case ans == unauthorized:
+		h["Www-Authenticate"] = p.challenge // RFC 6750 §3.1: no error code without credentials
+	case ans == badRequest:
+		h["Www-Authenticate"] = p.invalidRequest
+	case ans == forbidden && scopeParam != "":
+		h.Set("Www-Authenticate", p.insufficient[0]+", "+scopeParam)
+	case ans == forbidden:
+		h["Www-Authenticate"] = p.insufficient
+	}
+	var retryAfter int64 // seconds; 0: not known
+	if ans == rateLimited {
+		var hint interface{ RetryAfter() time.Duration }
+		if errors.As(cause, &hint) {
+			retryAfter = retrySeconds(hint.RetryAfter())
+			h.Set("Retry-After", strconv.FormatInt(retryAfter, 10))
+		}
+	}
+	p.log(r, ans, cause)
+	p.write(w, r, ans, cause, retryAfter)
+}
+
+// write sends the body (headers other than Content-Type already set).
+func (p *responder) write(w http.ResponseWriter, r *http.Request, ans *refusal, cause error, retryAfter int64) {
+	h := w.Header()
+	h["Cache-Control"] = noStore
+	if p.errorHandler != nil {
+		p.errorHandler(w, r, &AuthError{Status: ans.status, Code: ans.code, Message: ans.message,
+			RetryAfter: time.Duration(retryAfter) * time.Second, Err: cause})
+		return
+	}
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
+	body := ans.body
+	if retryAfter > 0 {
+		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: ans.code, Message: ans.message, RetryAfter: retryAfter}})
+	}
+	w.WriteHeader(ans.status)
+	_, _ = w.Write(body) // the client went away: nothing to do
+}
+
+// retrySeconds is a Retry-After delay in whole seconds, rounded up and
+// never 0 (0 would invite an immediate retry).
+func retrySeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// log records one event per refusal: why, which key when known, who and
+// where; never the key.
+func (p *responder) log(r *http.Request, ans *refusal, cause error) {
+	level := slog.LevelInfo
+	if ans == unavailable {
+		level = slog.LevelError
+	}
+	ctx := r.Context()
+	if !p.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs,
+		slog.String("reason", reason(cause)),
+		slog.Int("status", ans.status),
+		slog.String("client", r.RemoteAddr),
+		slog.String("path", r.URL.Path)) // never the query: a key put there must not reach the logs
+	var ke *KeyError
+	if errors.As(cause, &ke) {
+		attrs = append(attrs, slog.String("key_id", ke.KeyID))
+	}
+	if ans == unavailable {
+		// Store errors never hold the key: a Store sees only digests.
+		attrs = append(attrs, slog.String("error", cause.Error()))
+	}
+	p.logger.LogAttrs(ctx, level, "apikey: request refused", attrs...)
+}
+
+// reason names the cause of a refusal for logs, from the sentinel it
+// matches; the most specific first.
+func reason(err error) string {
+	reasons := [...]struct {
+		err  error
+		name string
+	}{
+		{errNoCredentials, "no_credentials"},
+		{errUnsupportedScheme, "unsupported_scheme"},
+		{errDuplicateCredentials, "duplicate_credentials"},
+		{errForeignToken, "foreign_token"},
+		{ErrMalformedKey, "malformed_key"},
+		{ErrWrongEnvironment, "wrong_environment"},
+		{ErrUnknownKey, "unknown_key"},
+		{ErrRevoked, "revoked_key"},
+		{ErrExpired, "expired_key"},
+		{ErrDisabled, "disabled_key"},
+		{ErrInsufficientScope, "insufficient_scope"},
+		{context.Canceled, "canceled"}, // the client went away mid-lookup
+		{ErrClosed, "manager_closed"},
+		{ErrStoreUnavailable, "store_unavailable"},
+		{ErrRateLimited, "rate_limited"},
+		{errMisconfigured, "misconfigured"},
+		{errInvalidRequiredScope, "misconfigured"},
+	}
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return "error"
+}
