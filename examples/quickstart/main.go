@@ -3,8 +3,12 @@
 // webhooks:write. At start it creates a key, prints it once and prints
 // curl lines to try it.
 //
+// Keys live in a SQLite file (quickstart.db by default), so they survive a
+// restart:
+//
 //	go run ./examples/quickstart
-//	go run ./examples/quickstart -addr 127.0.0.1:9090
+//	go run ./examples/quickstart -addr 127.0.0.1:9090 -db /tmp/keys.db
+//	APIKEY_DB=/tmp/keys.db go run ./examples/quickstart
 package main
 
 import (
@@ -24,29 +28,34 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
-	"github.com/keyward/apikey/store/memstore"
+	"github.com/keyward/apikey/store/sqlitestore"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	db := flag.String("db", envOr("APIKEY_DB", "quickstart.db"), "SQLite file the keys live in (env APIKEY_DB)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *addr, os.Stdout); err != nil {
+	if err := run(ctx, *addr, *db, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-// openStore is where the keys live. Keys in memory are gone at exit.
-func openStore() (apikey.Store, error) {
-	return memstore.New(), nil
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
-func run(ctx context.Context, addr string, out io.Writer) error {
-	store, err := openStore()
+func run(ctx context.Context, addr, dbPath string, out io.Writer) error {
+	// The embedded default: one file, pure Go, migrated on open.
+	store, err := sqlitestore.Open(dbPath)
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	m, err := apikey.New(store, apikey.WithLogger(logger))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,7 +21,7 @@ func TestQuickstart(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, "127.0.0.1:0", pw)
+		done <- run(ctx, "127.0.0.1:0", filepath.Join(t.TempDir(), "keys.db"), pw)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
