@@ -55,6 +55,11 @@ type Key struct {
 	Disabled     bool  `json:"disabled"`
 	RequestCount int64 `json:"request_count"`
 
+	// Plan names the key's rate-limit plan (see WithPlans); RateLimit, when
+	// set, overrides it for this key.
+	Plan      string `json:"plan,omitempty"`
+	RateLimit Limit  `json:"rate_limit,omitzero"`
+
 	// Rotation links: the key this one replaced, and the key that replaced it.
 	RotatedFromID string `json:"rotated_from_id,omitempty"`
 	RotatedToID   string `json:"rotated_to_id,omitempty"`
@@ -107,6 +112,10 @@ type CreateParams struct {
 	// maximum lifetime, when WithMaxLifetime is set).
 	ExpiresAt time.Time
 	Metadata  map[string]string // at most 16 KiB of keys and values
+	// Plan and RateLimit set the key's rate limit (see WithPlans,
+	// WithKeyLimit); zero values mean the Manager's default.
+	Plan      string
+	RateLimit Limit
 }
 
 const (
@@ -131,6 +140,7 @@ type Manager struct {
 	logger       *slog.Logger
 	usage        *usageTracker // nil when usage tracking is off
 	cache        *verifyCache  // always set; positive caching may be off
+	limits       limitPolicy
 	storeTimeout time.Duration
 	inv          Invalidator // nil without WithInvalidator
 	unsubscribe  func()
@@ -206,6 +216,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if maxAge > 0 || negTicks > 0 || m.usage != nil {
 		m.startBackground(tick, c.usageInterval)
 	}
+	if m.limits, err = c.limitPolicy(); err != nil {
+		return nil, err
+	}
 	if c.invalidator != nil {
 		m.inv = c.invalidator
 		m.unsubscribe = m.inv.Subscribe(m.cache.evictID)
@@ -248,6 +261,8 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 		Metadata:    maps.Clone(p.Metadata),
 		CreatedAt:   now,
 		ExpiresAt:   p.ExpiresAt.UTC().Truncate(time.Microsecond),
+		Plan:        p.Plan,
+		RateLimit:   p.RateLimit,
 	})
 	if err != nil {
 		return nil, "", err
@@ -289,6 +304,9 @@ func (m *Manager) validateCreate(p *CreateParams, now time.Time) error {
 		return paramErr("environment", "must be one of the accepted environments (live, test)")
 	}
 	if err := validateMetadata(p.Metadata); err != nil {
+		return err
+	}
+	if err := m.limits.validate(p.Plan, p.RateLimit); err != nil {
 		return err
 	}
 	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
@@ -333,15 +351,54 @@ func (m *Manager) accepts(env string) bool {
 // ErrStoreUnavailable and must fail closed. Malformed keys, wrong checksums,
 // wrong prefixes and refused environments are rejected before any hashing
 // or store call.
+//
+// A key over one of its rate limits gets an error matching ErrRateLimited
+// (a *RateLimitError carrying the Decision); each successful Verify costs
+// one request of every limit that applies. Use Check for the Decision (the
+// rate-limit headers), a cost or any-of scopes.
 func (m *Manager) Verify(ctx context.Context, rawKey string, requiredScopes ...string) (*Key, error) {
-	rec, err := m.authenticate(ctx, rawKey)
+	rec, _, err := m.check(ctx, rawKey, requiredScopes, false, 1, nil)
 	if err != nil {
 		return nil, err
 	}
-	if !m.policy.allOf(rec.Scopes, requiredScopes) {
-		return nil, &KeyError{KeyID: rec.ID, Err: &ScopeError{Required: slices.Clone(requiredScopes)}}
-	}
 	return &rec.Key, nil
+}
+
+// CheckOptions are the requirements of Check.
+type CheckOptions struct {
+	Scopes   []string // required: all of them, or one with AnyScope
+	AnyScope bool
+	// Cost is what the request takes from rate limits and quotas (0: 1).
+	Cost int
+}
+
+// Check is Verify with options, also returning the rate-limit Decision
+// that describes the tightest limit applied (zero when none applies), for
+// X-RateLimit-* headers. The Decision is also set when the error is a
+// *RateLimitError.
+func (m *Manager) Check(ctx context.Context, rawKey string, o CheckOptions) (*Key, Decision, error) {
+	rec, d, err := m.check(ctx, rawKey, o.Scopes, o.AnyScope, o.Cost, nil)
+	if err != nil {
+		return nil, d, err
+	}
+	return &rec.Key, d, nil
+}
+
+// check authenticates rawKey, checks its scopes, then its limits, with the
+// route's extra limit requests. Failures never consume limits.
+func (m *Manager) check(ctx context.Context, rawKey string, scopes []string, anyScope bool, cost int, route []LimitRequest) (*Record, Decision, error) {
+	rec, err := m.authenticate(ctx, rawKey)
+	if err != nil {
+		return nil, Decision{}, err
+	}
+	if anyScope && !m.policy.anyOf(rec.Scopes, scopes) || !anyScope && !m.policy.allOf(rec.Scopes, scopes) {
+		return nil, Decision{}, &KeyError{KeyID: rec.ID, Err: &ScopeError{Required: slices.Clone(scopes), Any: anyScope}}
+	}
+	d, err := m.limit(ctx, rec, cost, route)
+	if err != nil {
+		return nil, d, err
+	}
+	return rec, d, nil
 }
 
 // HasScopes reports whether k grants every one of scopes under this
@@ -605,6 +662,8 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 		CreatedAt:     now,
 		Disabled:      old.Disabled,
 		RotatedFromID: old.ID,
+		Plan:          old.Plan,
+		RateLimit:     old.RateLimit,
 	}
 	if !old.ExpiresAt.IsZero() {
 		next.ExpiresAt = now.Add(old.ExpiresAt.Sub(old.CreatedAt))

@@ -36,8 +36,12 @@ var (
 	// ErrInsufficientScope: the key is valid but lacks a required scope.
 	// It does not match ErrInvalidKey: the answer is 403, not 401.
 	ErrInsufficientScope = errors.New("apikey: insufficient scope")
-	// ErrRateLimited: the key is valid but over one of its limits.
+	// ErrRateLimited: the key is valid but over one of its limits or its
+	// quota; the *RateLimitError says which and when to retry.
 	ErrRateLimited = errors.New("apikey: rate limited")
+	// ErrQuotaExceeded: the key's usage quota is spent. It also matches
+	// ErrRateLimited.
+	ErrQuotaExceeded = errors.New("apikey: quota exceeded")
 
 	// ErrNotFound: no such key for a management call (Get, Revoke, ...).
 	// Revoking an already revoked key is ErrNotFound too.

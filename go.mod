@@ -1,10 +1,11 @@
 module github.com/keyward/apikey
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/google/uuid v1.6.0
 	github.com/stretchr/testify v1.11.1
+	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.59.0
 )
 

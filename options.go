@@ -3,6 +3,7 @@ package apikey
 import (
 	"bytes"
 	"log/slog"
+	"maps"
 	"time"
 )
 
@@ -26,6 +27,12 @@ type config struct {
 	invalidator   Invalidator
 	storeTimeout  time.Duration
 	sha256Legacy  bool
+	limiter       Limiter
+	keyLimit      Limit
+	plans         map[string]Limit
+	ownerPlan     func(ownerID string) string
+	limiterOpen   bool
+	clockSet      bool
 }
 
 const (
@@ -90,9 +97,36 @@ func WithUnpepperedFallback() Option { return func(c *config) { c.sha256Legacy =
 // ErrStoreUnavailable (fail closed).
 func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.storeTimeout = d } }
 
+// WithKeyLimit sets the default rate limit of every key that has neither
+// its own RateLimit nor a Plan. Default: none.
+func WithKeyLimit(l Limit) Option { return func(c *config) { c.keyLimit = l } }
+
+// WithPlans names rate-limit plans, e.g. {"free": PerMinute(60), "team":
+// PerMinute(300)}. A key refers to one with CreateParams.Plan; an owner
+// with WithOwnerPlan.
+func WithPlans(plans map[string]Limit) Option {
+	return func(c *config) { c.plans = maps.Clone(plans) }
+}
+
+// WithOwnerPlan gives each owner (organization) a plan whose limit all of
+// the owner's keys share, as Hook Mesh limits per organization. fn returns
+// the owner's plan name, or "" for none; it runs on every Verify, so it
+// must be fast (a map lookup, not a query).
+func WithOwnerPlan(fn func(ownerID string) string) Option { return func(c *config) { c.ownerPlan = fn } }
+
+// WithLimiter replaces the in-process LocalLimiter, e.g. with the Redis
+// limiter for services on many machines.
+func WithLimiter(l Limiter) Option { return func(c *config) { c.limiter = l } }
+
+// WithLimiterFailOpen lets requests through when the limiter fails (a
+// Redis server down). The default fails closed: ErrStoreUnavailable, 503.
+func WithLimiterFailOpen() Option { return func(c *config) { c.limiterOpen = true } }
+
 // WithClock sets the source of the current time (default time.Now), for
 // expiry checks and timestamps.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.clock, c.clockSet = now, true }
+}
 
 // WithEnvironments sets which environments Verify accepts and Create issues:
 // "live", "test" or both (the default). A key of another environment is

@@ -1,0 +1,137 @@
+package apikey
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// limitPolicy is the Manager's resolved rate-limit configuration.
+type limitPolicy struct {
+	limiter  Limiter
+	local    *LocalLimiter // limiter, when it is the local one: called directly, without allocating
+	keyLimit Limit
+	plans    map[string]plan
+	owner    func(ownerID string) string
+	failOpen bool
+	logger   *slog.Logger
+
+	// The limiter's clock: time.Now is costly on some machines, so with the
+	// default clock the time is start plus the monotonic time since.
+	now          func() time.Time
+	defaultClock bool
+	start        time.Time
+}
+
+// plan is a named limit with its Decision.Policy names, built once so that
+// a decision never allocates a name.
+type plan struct {
+	limit     Limit
+	keyName   string // "plan:team"
+	ownerName string // "owner:team"
+}
+
+// Policy names for Decision.Policy.
+const (
+	PolicyKey   = "key"
+	PolicyOwner = "owner"
+)
+
+func (c *config) limitPolicy() (limitPolicy, error) {
+	p := limitPolicy{limiter: c.limiter, keyLimit: c.keyLimit, owner: c.ownerPlan, failOpen: c.limiterOpen,
+		logger: c.logger, now: c.clock}
+	if err := c.keyLimit.validate("key_limit"); err != nil {
+		return p, err
+	}
+	p.plans = make(map[string]plan, len(c.plans))
+	for name, l := range c.plans {
+		if name == "" || l.IsZero() {
+			return p, paramErr("plans", "plans need a name and a limit")
+		}
+		if err := l.validate("plans"); err != nil {
+			return p, err
+		}
+		p.plans[name] = plan{limit: l, keyName: "plan:" + name, ownerName: "owner:" + name}
+	}
+	if p.limiter == nil {
+		p.limiter = NewLocalLimiter(0)
+	}
+	p.local, _ = p.limiter.(*LocalLimiter)
+	p.defaultClock = !c.clockSet // the cheap path is only for time.Now
+	p.start = time.Now()
+	return p, nil
+}
+
+// validate checks a key's plan and own limit at Create.
+func (p *limitPolicy) validate(planName string, own Limit) error {
+	if planName != "" {
+		if _, ok := p.plans[planName]; !ok {
+			return paramErr("plan", "unknown plan")
+		}
+	}
+	return own.validate("rate_limit")
+}
+
+func (p *limitPolicy) clock() time.Time {
+	if p.defaultClock {
+		return p.start.Add(time.Since(p.start))
+	}
+	return p.now()
+}
+
+// forKey returns the limit of rec and the name its Decision reports: the
+// key's own, else its plan's, else the default.
+func (p *limitPolicy) forKey(rec *Record) (Limit, string) {
+	switch {
+	case !rec.RateLimit.IsZero():
+		return rec.RateLimit, PolicyKey
+	case rec.Plan != "":
+		if pl, ok := p.plans[rec.Plan]; ok {
+			return pl.limit, pl.keyName
+		}
+	}
+	return p.keyLimit, PolicyKey
+}
+
+// limit takes cost from every limit that applies to rec (and the route's
+// extra requests), or from none. It does not allocate when allowed.
+func (m *Manager) limit(ctx context.Context, rec *Record, cost int, route []LimitRequest) (Decision, error) {
+	p := &m.limits
+	var buf [4]LimitRequest
+	reqs := buf[:0]
+	if l, name := p.forKey(rec); !l.IsZero() {
+		reqs = append(reqs, LimitRequest{Key: LimitKey{PolicyKey, rec.ID}, Limit: l, Cost: cost, Name: name})
+	}
+	if p.owner != nil && rec.OwnerID != "" {
+		if pl, ok := p.plans[p.owner(rec.OwnerID)]; ok {
+			reqs = append(reqs, LimitRequest{Key: LimitKey{PolicyOwner, rec.OwnerID}, Limit: pl.limit, Cost: cost, Name: pl.ownerName})
+		}
+	}
+	reqs = append(reqs, route...)
+	if len(reqs) == 0 {
+		return Decision{Allowed: true}, nil
+	}
+	now := p.clock()
+	var d Decision
+	if p.local != nil {
+		d = p.local.allow(now, reqs)
+	} else {
+		var err error
+		// A copy: handing the stack array to an interface would move it to
+		// the heap on every call, local limiter or not.
+		if d, err = p.limiter.Allow(ctx, now, slices.Clone(reqs)); err != nil {
+			if p.failOpen {
+				p.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rate limiter failed; letting the request through (fail open)",
+					slog.String("key_id", rec.ID), slog.String("error", err.Error()))
+				return Decision{Allowed: true}, nil
+			}
+			return Decision{}, fmt.Errorf("%w: rate limiter: %w", ErrStoreUnavailable, err)
+		}
+	}
+	if !d.Allowed {
+		return d, &KeyError{KeyID: rec.ID, Err: &RateLimitError{Decision: d}}
+	}
+	return d, nil
+}
