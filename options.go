@@ -112,7 +112,9 @@ func WithPlans(plans map[string]Limit) Option {
 // the owner's keys share, as Hook Mesh limits per organization. fn returns
 // the owner's plan name, or "" for none; it runs on every Verify, so it
 // must be fast (a map lookup, not a query).
-func WithOwnerPlan(fn func(ownerID string) string) Option { return func(c *config) { c.ownerPlan = fn } }
+func WithOwnerPlan(fn func(ownerID string) string) Option {
+	return func(c *config) { c.ownerPlan = fn }
+}
 
 // WithLimiter replaces the in-process LocalLimiter, e.g. with the Redis
 // limiter for services on many machines.
