@@ -15,6 +15,11 @@ type authContext struct {
 	// request was configured to (realm, error handler, logger), so that
 	// RequireScopes downstream answers the same way. nil: the defaults.
 	responder *responder
+	// manager, decision and draftHeaders serve LimitRoute downstream: the
+	// limiter to use and the key's decision, to compare tightness with.
+	manager      *Manager
+	decision     Decision
+	draftHeaders bool
 }
 
 type authContextKey struct{}

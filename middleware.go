@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"slices"
 	"strings"
+	"time"
 )
 
 // HTTP middleware: API-key authentication for net/http, answering as
@@ -43,9 +45,13 @@ type middlewareConfig struct {
 	errorHandler ErrorHandler
 	logger       *slog.Logger
 	scopes       []string
-	// verify replaces Manager.Verify in tests, for answers no store can
-	// produce yet (429 before the rate limiter exists).
-	verify func(ctx context.Context, key string, scopes ...string) (*Key, error)
+	cost         int
+	draftHeaders bool
+	throttle     Limit
+	throttleSet  bool
+	trusted      []netip.Prefix
+	// check replaces Manager.Check in tests, for answers no store gives.
+	check func(ctx context.Context, key string, o CheckOptions) (*Key, Decision, error)
 }
 
 // ErrorHandler writes the response to a refused request, e.g. as RFC 9457
@@ -123,7 +129,9 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 	}
 	base := authMiddleware{
 		manager:      m,
-		verify:       c.verify,
+		check:        c.check,
+		checkOpts:    CheckOptions{Scopes: c.scopes, Cost: c.cost},
+		draftHeaders: c.draftHeaders,
 		bearerHeader: textproto.CanonicalMIMEHeaderKey(c.bearerHeader),
 		keyHeader:    textproto.CanonicalMIMEHeaderKey(c.keyHeader),
 		keyPrefix:    m.format.prefix + "_",
@@ -133,8 +141,11 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 		vary:         []string{strings.Join(names, ", ")},
 		responder:    newResponder(c.realm, c.errorHandler, c.logger),
 	}
-	if base.verify == nil {
-		base.verify = m.Verify
+	if base.check == nil {
+		base.check = m.Check
+	}
+	if !c.throttle.IsZero() {
+		base.throttle = newFailureThrottle(c.throttle, c.trusted)
 	}
 	if len(c.scopes) > 0 {
 		base.scopeParam = scopeParam(c.scopes)
@@ -218,6 +229,14 @@ func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, e
 		return c, paramErr("fallback", "must not be nil")
 	case c.logger == nil:
 		return c, paramErr("logger", "must not be nil")
+	case c.cost < 0:
+		return c, paramErr("cost", "must not be negative")
+	}
+	if !c.throttleSet {
+		c.throttle = PerMinute(60)
+	}
+	if err := c.throttle.validate("throttle_failures"); err != nil {
+		return c, err
 	}
 	for _, s := range c.scopes {
 		if !validScope(s) {
@@ -230,7 +249,10 @@ func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, e
 // authMiddleware is one middleware wrapped around one next handler.
 type authMiddleware struct {
 	manager      *Manager
-	verify       func(ctx context.Context, key string, scopes ...string) (*Key, error)
+	check        func(ctx context.Context, key string, o CheckOptions) (*Key, Decision, error)
+	checkOpts    CheckOptions
+	draftHeaders bool
+	throttle     *failureThrottle // nil when off
 	next         http.Handler
 	fallback     http.Handler // nil without Fallback
 	bearerHeader string       // canonical; "" when off
@@ -245,6 +267,14 @@ type authMiddleware struct {
 }
 
 func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.throttle != nil && a.throttle.nblocked.Load() > 0 {
+		if wait := a.throttle.blockedFor(a.throttle.clientAddr(r), time.Now()); wait > 0 {
+			// Too many failures from this client: refused before any
+			// hashing or store work. No key's limits are touched.
+			a.responder.refuse(w, r, rateLimited, &RateLimitError{Decision: Decision{Policy: "auth_failures", RetryAfter: wait}}, "")
+			return
+		}
+	}
 	// Direct map reads with canonical names: Header.Get would canonicalise
 	// on every request.
 	var bearer, keyed []string
@@ -286,19 +316,28 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // key in its context, or refuses it.
 func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string) {
 	var key *Key
+	var d Decision
 	var err error
 	if len(presented) > maxPresentedKeyLen {
 		err = ErrMalformedKey
 	} else {
-		// Verify's parse rejects anything but this Manager's exact format
+		// Check's parse rejects anything but this Manager's exact format
 		// (control bytes, non-ASCII) before hashing or a store call.
-		key, err = a.verify(r.Context(), presented, a.scopes...)
+		key, d, err = a.check(r.Context(), presented, a.checkOpts)
 	}
 	if err != nil {
+		if a.throttle != nil && errors.Is(err, ErrInvalidKey) {
+			a.throttle.failed(a.throttle.clientAddr(r), time.Now())
+		}
+		if errors.Is(err, ErrRateLimited) {
+			setRateLimitHeaders(w.Header(), d, a.draftHeaders)
+		}
 		a.responder.refuse(w, r, classify(err), err, a.scopeParam)
 		return
 	}
-	ctx := &authContext{Context: r.Context(), key: key, policy: a.manager.policy, method: AuthMethodAPIKey, responder: a.responder}
+	setRateLimitHeaders(w.Header(), d, a.draftHeaders)
+	ctx := &authContext{Context: r.Context(), key: key, policy: a.manager.policy, method: AuthMethodAPIKey,
+		responder: a.responder, manager: a.manager, decision: d, draftHeaders: a.draftHeaders}
 	r2 := r.WithContext(ctx)
 	if a.hide {
 		r2.Header = r.Header.Clone()

@@ -68,6 +68,7 @@ var (
 	badRequest   = newRefusal(http.StatusBadRequest, "invalid_request", "Send credentials once, in one header")
 	forbidden    = newRefusal(http.StatusForbidden, "forbidden", "API key does not have access to this resource")
 	rateLimited  = newRefusal(http.StatusTooManyRequests, "rate_limit_exceeded", "Rate limit exceeded")
+	quotaSpent   = newRefusal(http.StatusTooManyRequests, "quota_exceeded", "Quota exceeded")
 	unavailable  = newRefusal(http.StatusServiceUnavailable, "service_unavailable", "Authentication is temporarily unavailable")
 )
 
@@ -90,6 +91,8 @@ func classify(err error) *refusal {
 		return forbidden
 	case errors.Is(err, ErrStoreUnavailable):
 		return unavailable
+	case errors.Is(err, ErrQuotaExceeded):
+		return quotaSpent
 	case errors.Is(err, ErrRateLimited):
 		return rateLimited
 	}
@@ -139,7 +142,7 @@ func (p *responder) refuse(w http.ResponseWriter, r *http.Request, ans *refusal,
 		h["Www-Authenticate"] = p.insufficient
 	}
 	var retryAfter int64 // seconds; 0: not known
-	if ans == rateLimited {
+	if ans == rateLimited || ans == quotaSpent {
 		var hint interface{ RetryAfter() time.Duration }
 		if errors.As(cause, &hint) {
 			retryAfter = retrySeconds(hint.RetryAfter())
@@ -163,7 +166,8 @@ func (p *responder) write(w http.ResponseWriter, r *http.Request, ans *refusal, 
 	h["X-Content-Type-Options"] = noSniff
 	body := ans.body
 	if retryAfter > 0 {
-		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: ans.code, Message: ans.message, RetryAfter: retryAfter}})
+		msg := ans.message + ". Retry after " + strconv.FormatInt(retryAfter, 10) + " seconds."
+		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: ans.code, Message: msg, RetryAfter: retryAfter}})
 	}
 	w.WriteHeader(ans.status)
 	_, _ = w.Write(body) // the client went away: nothing to do

@@ -1,0 +1,321 @@
+package apikey
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Rate limits in the middleware: the X-RateLimit-* headers, the IETF
+// RateLimit fields, route limits, and the throttle on authentication
+// failures per client address.
+
+// WithCost sets what each request through this middleware takes from the
+// key's rate limits and quota (default 1), e.g. 10 for an expensive route
+// group mounted behind its own middleware.
+func WithCost(n int) MiddlewareOption { return func(c *middlewareConfig) { c.cost = n } }
+
+// RateLimitHeadersDraft also sends the RateLimit-Policy and RateLimit fields
+// of draft-ietf-httpapi-ratelimit-headers-11 beside X-RateLimit-*.
+func RateLimitHeadersDraft() MiddlewareOption {
+	return func(c *middlewareConfig) { c.draftHeaders = true }
+}
+
+// ThrottleFailures sets how many failed authentications one client address
+// may make (default 60 per minute): past it, the client gets 429 before any
+// hashing or store work, until its budget refills. Only failures count, and
+// they are counted per address, never per key: a stranger cannot lock a
+// real key out. A zero Limit turns the throttle off.
+func ThrottleFailures(l Limit) MiddlewareOption {
+	return func(c *middlewareConfig) { c.throttle, c.throttleSet = l, true }
+}
+
+// TrustedProxies lists the proxies whose X-Forwarded-For is believed: the
+// client address is the right-most address in it that is not a trusted
+// proxy. Without it, the client is the connection's peer, and
+// X-Forwarded-For is ignored (anyone could write it).
+func TrustedProxies(prefixes ...netip.Prefix) MiddlewareOption {
+	return func(c *middlewareConfig) { c.trusted = append([]netip.Prefix{}, prefixes...) }
+}
+
+// setRateLimitHeaders describes d in X-RateLimit-Limit, -Remaining and
+// -Reset (Unix epoch seconds, rounded up, as GitHub sends it), and in the
+// IETF fields when asked.
+func setRateLimitHeaders(h http.Header, d Decision, draft bool) {
+	if d.Policy == "" {
+		return // no limit applied
+	}
+	h["X-Ratelimit-Limit"] = []string{smallInt(d.Limit)}
+	h["X-Ratelimit-Remaining"] = []string{smallInt(d.Remaining)}
+	reset := d.Reset.Unix()
+	if d.Reset.Nanosecond() > 0 {
+		reset++
+	}
+	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
+	if draft {
+		policy, state := draftFields(d)
+		h["Ratelimit-Policy"] = []string{policy}
+		h["Ratelimit"] = []string{state}
+	}
+}
+
+// draftFields serialises d as the RateLimit-Policy and RateLimit fields of
+// draft-ietf-httpapi-ratelimit-headers-11 (§3, §4): Structured-Field lists
+// of one item, a String naming the policy, with q (quota) and w (window,
+// seconds) on the policy, r (remaining) and t (seconds until reset) on the
+// state. The policy name is server configuration (a plan or route name),
+// never key material; no pk parameter is sent.
+func draftFields(d Decision) (policy, state string) {
+	name := sfString(d.Policy)
+	window := max(int64((d.Window+time.Second-1)/time.Second), 1)
+	until := retrySeconds(time.Until(d.Reset))
+	if !d.Reset.After(time.Now()) {
+		until = 0
+	}
+	policy = name + ";q=" + strconv.Itoa(d.Limit) + ";w=" + strconv.FormatInt(window, 10)
+	state = name + ";r=" + strconv.Itoa(max(d.Remaining, 0)) + ";t=" + strconv.FormatInt(until, 10)
+	return policy, state
+}
+
+// sfString is s as an RFC 9651 String: quoted, with '"' and '\' escaped,
+// and characters outside printable ASCII dropped.
+func sfString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c >= 0x20 && c < 0x7f:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// smallInts are the decimal strings of 0…1023: remaining counts and limits
+// are usually small, and a header value then costs no allocation.
+var smallInts = func() (t [1024]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func smallInt(n int) string {
+	if n >= 0 && n < len(smallInts) {
+		return smallInts[n]
+	}
+	return strconv.Itoa(n)
+}
+
+// LimitRoute returns middleware, for a route behind Middleware, that takes
+// from a named limit of its own: e.g. "webhook_jobs" at PerSecond(100), or
+// "endpoint_tests" at PerMinute(10) per endpoint with subject
+// PerPathValue("id"). subject says what the limit is counted for; nil
+// means per key. A request over it gets 429; otherwise the X-RateLimit-*
+// headers describe this limit when it is tighter than the key's.
+func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) string) func(http.Handler) http.Handler {
+	if subject == nil {
+		subject = PerKey
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ac := fromContext(r.Context())
+			if ac == nil || ac.key == nil || ac.manager == nil {
+				// Not authenticated with a key (Optional, or a fallback):
+				// nothing to count it against.
+				next.ServeHTTP(w, r)
+				return
+			}
+			p := ac.responder
+			if p == nil {
+				p = defaultResponder
+			}
+			if err := limit.validate("route_limit"); err != nil || name == "" || limit.IsZero() {
+				p.refuse(w, r, unavailable, paramErr("route_limit", "needs a name and a valid limit"), "")
+				return
+			}
+			m := ac.manager
+			req := [1]LimitRequest{{Key: LimitKey{Policy: "route:" + name, Subject: subject(r, ac.key)}, Limit: limit, Cost: 1, Name: name}}
+			d, err := m.limitRoute(r.Context(), req[:])
+			if err != nil {
+				setRateLimitHeaders(w.Header(), d, ac.draftHeaders)
+				p.refuse(w, r, classify(err), err, "")
+				return
+			}
+			if tighter(d, ac.decision) {
+				setRateLimitHeaders(w.Header(), d, ac.draftHeaders)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// PerKey counts a route limit per key.
+func PerKey(_ *http.Request, k *Key) string { return k.ID }
+
+// PerOwner counts a route limit per owner: all of an organization's keys share it.
+func PerOwner(_ *http.Request, k *Key) string { return "owner\x00" + k.OwnerID }
+
+// PerPathValue counts a route limit per owner and value of the path
+// wildcard name (Go 1.22 patterns), e.g. per endpoint for
+// "POST /endpoints/{id}/test".
+func PerPathValue(name string) func(*http.Request, *Key) string {
+	return func(r *http.Request, k *Key) string { return k.OwnerID + "\x00" + r.PathValue(name) }
+}
+
+// tighter reports whether a leaves less room than b (fraction remaining).
+func tighter(a, b Decision) bool {
+	if b.Policy == "" || b.Limit <= 0 {
+		return true
+	}
+	if a.Limit <= 0 {
+		return false
+	}
+	return float64(a.Remaining)/float64(a.Limit) < float64(b.Remaining)/float64(b.Limit)
+}
+
+// limitRoute decides a route limit for an authenticated request.
+func (m *Manager) limitRoute(ctx context.Context, reqs []LimitRequest) (Decision, error) {
+	p := &m.limits
+	now := p.clock()
+	var d Decision
+	if p.local != nil {
+		d = p.local.allow(now, reqs)
+	} else {
+		var err error
+		if d, err = p.limiter.Allow(ctx, now, reqs); err != nil {
+			if p.failOpen {
+				return Decision{Allowed: true}, nil
+			}
+			return Decision{}, fmt.Errorf("%w: rate limiter: %w", ErrStoreUnavailable, err)
+		}
+	}
+	if !d.Allowed {
+		return d, &RateLimitError{Decision: d}
+	}
+	return d, nil
+}
+
+// failureThrottle counts failed authentications per client address. The
+// success path pays one atomic load: only while some client is blocked
+// does it look the client up.
+type failureThrottle struct {
+	limit   Limit
+	buckets *LocalLimiter
+	trusted []netip.Prefix
+
+	mu       sync.Mutex
+	blocked  map[string]time.Time // client -> blocked until
+	nblocked atomic.Int32
+}
+
+func newFailureThrottle(l Limit, trusted []netip.Prefix) *failureThrottle {
+	return &failureThrottle{limit: l, buckets: NewLocalLimiter(1 << 16), trusted: trusted, blocked: map[string]time.Time{}}
+}
+
+// blockedFor returns how long client must wait, or 0.
+func (f *failureThrottle) blockedFor(client string, now time.Time) time.Duration {
+	if f.nblocked.Load() == 0 {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until, ok := f.blocked[client]
+	if !ok {
+		return 0
+	}
+	if !now.Before(until) {
+		delete(f.blocked, client)
+		f.nblocked.Add(-1)
+		return 0
+	}
+	return until.Sub(now)
+}
+
+// failed counts one failure of client; when its budget is spent, the client
+// is blocked until one more failure would be allowed.
+func (f *failureThrottle) failed(client string, now time.Time) {
+	req := [1]LimitRequest{{Key: LimitKey{Policy: "auth_failures", Subject: client}, Limit: f.limit, Cost: 1}}
+	if d := f.buckets.allow(now, req[:]); d.Allowed && d.Remaining > 0 {
+		return
+	} else if d.Allowed {
+		d.RetryAfter = durationFor(1, f.limit) // the last one allowed: the next must wait
+		f.block(client, now.Add(d.RetryAfter))
+	} else {
+		f.block(client, now.Add(d.RetryAfter))
+	}
+}
+
+func (f *failureThrottle) block(client string, until time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.blocked[client]; !ok {
+		f.nblocked.Add(1)
+		if len(f.blocked) >= 1<<16 { // bounded: drop expired blocks first
+			for c, u := range f.blocked {
+				if !u.After(until.Add(-f.limit.Period)) {
+					delete(f.blocked, c)
+					f.nblocked.Add(-1)
+				}
+			}
+		}
+	}
+	f.blocked[strings.Clone(client)] = until
+}
+
+// clientAddr is the client's IP address as a string (a substring of the
+// request's own strings: no allocation): the peer, or with trusted proxies
+// the right-most untrusted address of X-Forwarded-For.
+func (f *failureThrottle) clientAddr(r *http.Request) string {
+	peer := hostOf(r.RemoteAddr)
+	if len(f.trusted) == 0 || !f.isTrusted(peer) {
+		return peer
+	}
+	xff := r.Header["X-Forwarded-For"]
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
+		for v != "" {
+			j := strings.LastIndexByte(v, ',')
+			addr := strings.TrimSpace(v[j+1:])
+			v = v[:max(j, 0)]
+			if j < 0 {
+				v = ""
+			}
+			if addr != "" && !f.isTrusted(addr) {
+				return addr
+			}
+		}
+	}
+	return peer
+}
+
+func (f *failureThrottle) isTrusted(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, p := range f.trusted {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOf is the host part of "host:port" or "[v6]:port", or s itself.
+func hostOf(s string) string {
+	if i := strings.LastIndexByte(s, ':'); i >= 0 && strings.IndexByte(s[i:], ']') < 0 {
+		s = s[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+}
