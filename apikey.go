@@ -59,6 +59,8 @@ type Key struct {
 	// set, overrides it for this key.
 	Plan      string `json:"plan,omitempty"`
 	RateLimit Limit  `json:"rate_limit,omitzero"`
+	// Quota is the key's usage budget, nil for none.
+	Quota *Quota `json:"quota,omitempty"`
 
 	// Rotation links: the key this one replaced, and the key that replaced it.
 	RotatedFromID string `json:"rotated_from_id,omitempty"`
@@ -70,6 +72,15 @@ func (k *Key) Clone() *Key {
 	c := *k
 	c.Scopes = slices.Clone(k.Scopes)
 	c.Metadata = maps.Clone(k.Metadata)
+	c.Quota = cloneQuota(k.Quota)
+	return &c
+}
+
+func cloneQuota(q *Quota) *Quota {
+	if q == nil {
+		return nil
+	}
+	c := *q
 	return &c
 }
 
@@ -116,6 +127,9 @@ type CreateParams struct {
 	// WithKeyLimit); zero values mean the Manager's default.
 	Plan      string
 	RateLimit Limit
+	// Quota gives the key a usage budget (Limit and Refill; it starts
+	// full). Nil: none.
+	Quota *Quota
 }
 
 const (
@@ -263,6 +277,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 		ExpiresAt:   p.ExpiresAt.UTC().Truncate(time.Microsecond),
 		Plan:        p.Plan,
 		RateLimit:   p.RateLimit,
+		Quota:       newQuota(p.Quota, now),
 	})
 	if err != nil {
 		return nil, "", err
@@ -307,6 +322,9 @@ func (m *Manager) validateCreate(p *CreateParams, now time.Time) error {
 		return err
 	}
 	if err := m.limits.validate(p.Plan, p.RateLimit); err != nil {
+		return err
+	}
+	if err := p.Quota.validate(); err != nil {
 		return err
 	}
 	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
@@ -397,6 +415,15 @@ func (m *Manager) check(ctx context.Context, rawKey string, scopes []string, any
 	d, err := m.limit(ctx, rec, cost, route)
 	if err != nil {
 		return nil, d, err
+	}
+	if rec.Quota != nil {
+		if err := m.consumeQuota(ctx, rec, cost); err != nil {
+			var rle *RateLimitError
+			if errors.As(err, &rle) {
+				d = rle.Decision
+			}
+			return nil, d, err
+		}
 	}
 	return rec, d, nil
 }
@@ -664,6 +691,9 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 		RotatedFromID: old.ID,
 		Plan:          old.Plan,
 		RateLimit:     old.RateLimit,
+		// The successor continues the old key's budget: rotating must not
+		// refill a quota.
+		Quota: cloneQuota(old.Quota),
 	}
 	if !old.ExpiresAt.IsZero() {
 		next.ExpiresAt = now.Add(old.ExpiresAt.Sub(old.CreatedAt))

@@ -144,7 +144,9 @@ func (p *responder) refuse(w http.ResponseWriter, r *http.Request, ans *refusal,
 	var retryAfter int64 // seconds; 0: not known
 	if ans == rateLimited || ans == quotaSpent {
 		var hint interface{ RetryAfter() time.Duration }
-		if errors.As(cause, &hint) {
+		// A quota that never refills has no time to retry at: say none
+		// rather than a made-up second.
+		if errors.As(cause, &hint) && (ans == rateLimited || hint.RetryAfter() > 0) {
 			retryAfter = retrySeconds(hint.RetryAfter())
 			h.Set("Retry-After", strconv.FormatInt(retryAfter, 10))
 		}

@@ -109,6 +109,15 @@ type Store interface {
 	// won), ErrConflict if d collides.
 	SetDigest(ctx context.Context, id string, old, d Digest, scheme string) error
 
+	// ConsumeQuota atomically takes cost from the quota of key id and
+	// returns what remains. If the key's quota refills and its stored
+	// period started before periodStart, the quota is first reset to its
+	// limit and its period to periodStart. When fewer than cost remain it
+	// takes nothing and returns the remaining count with an error matching
+	// ErrQuotaExceeded. ErrNotFound if the key does not exist, is revoked,
+	// or has no quota.
+	ConsumeQuota(ctx context.Context, id string, cost int64, periodStart time.Time) (int64, error)
+
 	// AddUsage adds each entry's Count to RequestCount and moves LastUsedAt
 	// forward to the entry's LastUsedAt if that is later. Unknown IDs are
 	// skipped. Additive, so many instances may share one store.

@@ -201,6 +201,28 @@ func (s *Store) SetDigest(ctx context.Context, id string, old, d apikey.Digest, 
 	return err
 }
 
+// ConsumeQuota implements apikey.Store.
+func (s *Store) ConsumeQuota(ctx context.Context, id string, cost int64, periodStart time.Time) (int64, error) {
+	var remaining int64
+	_, err := s.modify(ctx, id, func(rec *apikey.Record) error {
+		q := rec.Quota
+		if q == nil {
+			return apikey.ErrNotFound
+		}
+		if q.Refill != apikey.RefillNever && q.PeriodStart.Before(periodStart) {
+			q.Remaining, q.PeriodStart = q.Limit, periodStart.UTC()
+		}
+		if q.Remaining < cost {
+			remaining = q.Remaining
+			return apikey.ErrQuotaExceeded
+		}
+		q.Remaining -= cost
+		remaining = q.Remaining
+		return nil
+	})
+	return remaining, err
+}
+
 // AddUsage implements apikey.Store. Usage is recorded on revoked keys too.
 func (s *Store) AddUsage(ctx context.Context, usage []apikey.Usage) error {
 	if err := ctx.Err(); err != nil {

@@ -11,9 +11,11 @@ import (
 
 // columns of api_keys, in the order encode writes and decode reads them.
 const columns = "id, digest, digest_scheme, prefix, name, owner_id, environment, scopes, metadata, " +
-	"created_at, expires_at, revoked_at, last_used_at, disabled, request_count, rotated_from_id, rotated_to_id"
+	"created_at, expires_at, revoked_at, last_used_at, disabled, request_count, rotated_from_id, rotated_to_id, " +
+	"plan, rate_limit_requests, rate_limit_period, rate_limit_burst, " +
+	"quota_limit, quota_remaining, quota_refill, quota_period_start"
 
-const numColumns = 17
+const numColumns = 25
 
 // bin encodes a string for a binary column. It is never nil, because some
 // drivers bind a nil []byte as NULL.
@@ -74,11 +76,23 @@ func encode(rec *apikey.Record) ([]any, error) {
 		return nil, err
 	}
 	created := rec.CreatedAt.UnixMicro() // NOT NULL: a zero time is kept as such
+	var quotaLimit any                   // NULL: no quota
+	var quotaRemaining, quotaStart int64
+	var quotaRefill string
+	if q := rec.Quota; q != nil {
+		quotaLimit, quotaRemaining, quotaRefill = q.Limit, q.Remaining, string(q.Refill)
+		if !q.PeriodStart.IsZero() {
+			quotaStart = q.PeriodStart.UnixMicro()
+		}
+	}
+	rl := rec.RateLimit
 	return []any{
 		bin(rec.ID), rec.Digest[:], rec.DigestScheme, rec.Prefix, bin(rec.Name), bin(rec.OwnerID),
 		rec.Environment, string(sc), md,
 		created, micros(rec.ExpiresAt), micros(rec.RevokedAt), micros(rec.LastUsedAt),
 		rec.Disabled, rec.RequestCount, nullBin(rec.RotatedFromID), nullBin(rec.RotatedToID),
+		rec.Plan, int64(rl.Requests), rl.Period.Microseconds(), int64(rl.Burst),
+		quotaLimit, quotaRemaining, quotaRefill, quotaStart,
 	}, nil
 }
 
@@ -95,11 +109,24 @@ func decode(row scanner) (*apikey.Record, error) {
 		md                         sql.NullString
 		created                    int64
 		expires, revoked, lastUsed sql.NullInt64
+		rlRequests, rlPeriod       int64
+		rlBurst                    int64
+		quotaLimit                 sql.NullInt64
+		quotaRemaining, quotaStart int64
+		quotaRefill                string
 	)
 	err := row.Scan(&id, &digest, &rec.DigestScheme, &rec.Prefix, &name, &owner, &rec.Environment, &scopes, &md,
-		&created, &expires, &revoked, &lastUsed, &rec.Disabled, &rec.RequestCount, &rotFrom, &rotTo)
+		&created, &expires, &revoked, &lastUsed, &rec.Disabled, &rec.RequestCount, &rotFrom, &rotTo,
+		&rec.Plan, &rlRequests, &rlPeriod, &rlBurst, &quotaLimit, &quotaRemaining, &quotaRefill, &quotaStart)
 	if err != nil {
 		return nil, err
+	}
+	rec.RateLimit = apikey.Limit{Requests: int(rlRequests), Period: time.Duration(rlPeriod) * time.Microsecond, Burst: int(rlBurst)}
+	if quotaLimit.Valid {
+		rec.Quota = &apikey.Quota{Limit: quotaLimit.Int64, Remaining: quotaRemaining, Refill: apikey.Refill(quotaRefill)}
+		if quotaStart != 0 {
+			rec.Quota.PeriodStart = time.UnixMicro(quotaStart).UTC()
+		}
 	}
 	if len(digest) != len(rec.Digest) {
 		return nil, fmt.Errorf("sqlstore: key %s has a digest of %d bytes, want %d", id, len(digest), len(rec.Digest))

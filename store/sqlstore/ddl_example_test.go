@@ -32,4 +32,15 @@ func ExampleDDL() {
 	// );
 	// CREATE UNIQUE INDEX IF NOT EXISTS auth_api_keys_digest ON auth_api_keys (digest);
 	// CREATE INDEX IF NOT EXISTS auth_api_keys_owner_id ON auth_api_keys (owner_id, id);
+	// -- version 2
+	// -- version 3
+	// ALTER TABLE auth_api_keys
+	// 	ADD COLUMN IF NOT EXISTS plan TEXT NOT NULL DEFAULT '',
+	// 	ADD COLUMN IF NOT EXISTS rate_limit_requests BIGINT NOT NULL DEFAULT 0,
+	// 	ADD COLUMN IF NOT EXISTS rate_limit_period BIGINT NOT NULL DEFAULT 0,
+	// 	ADD COLUMN IF NOT EXISTS rate_limit_burst BIGINT NOT NULL DEFAULT 0,
+	// 	ADD COLUMN IF NOT EXISTS quota_limit BIGINT,
+	// 	ADD COLUMN IF NOT EXISTS quota_remaining BIGINT NOT NULL DEFAULT 0,
+	// 	ADD COLUMN IF NOT EXISTS quota_refill TEXT NOT NULL DEFAULT '',
+	// 	ADD COLUMN IF NOT EXISTS quota_period_start BIGINT NOT NULL DEFAULT 0;
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 )
 
@@ -57,7 +58,7 @@ func (s *Store) applyMigrations(ctx context.Context, conn *sql.Conn) error {
 			continue
 		}
 		for _, stmt := range stmts {
-			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			if _, err := conn.ExecContext(ctx, stmt); err != nil && !(s.dialect == MySQL && duplicateColumn(err)) {
 				return fmt.Errorf("version %d: %w", version, err)
 			}
 		}
@@ -137,4 +138,10 @@ func beginLocked(ctx context.Context, conn *sql.Conn, begin, lock string, args .
 		}
 	}
 	return end, nil
+}
+
+// duplicateColumn reports MySQL error 1060 (ER_DUP_FIELDNAME): an ADD COLUMN
+// that an interrupted earlier run already applied.
+func duplicateColumn(err error) bool {
+	return strings.Contains(err.Error(), "Error 1060") || strings.Contains(err.Error(), "Duplicate column name")
 }

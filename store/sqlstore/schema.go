@@ -41,6 +41,51 @@ func keysColumnsV1() []column {
 	}
 }
 
+// keysColumnsV3 hold a key's rate limit and quota. A NULL quota_limit
+// means no quota; periods are in microseconds.
+func keysColumnsV3() []column {
+	const bigint0 = "BIGINT NOT NULL DEFAULT 0"
+	return []column{
+		{"plan", "TEXT NOT NULL DEFAULT ''", "VARCHAR(255) NOT NULL DEFAULT ''", "TEXT NOT NULL DEFAULT ''"},
+		{"rate_limit_requests", bigint0, bigint0, "INTEGER NOT NULL DEFAULT 0"},
+		{"rate_limit_period", bigint0, bigint0, "INTEGER NOT NULL DEFAULT 0"},
+		{"rate_limit_burst", bigint0, bigint0, "INTEGER NOT NULL DEFAULT 0"},
+		{"quota_limit", "BIGINT", "BIGINT", "INTEGER"},
+		{"quota_remaining", bigint0, bigint0, "INTEGER NOT NULL DEFAULT 0"},
+		{"quota_refill", "TEXT NOT NULL DEFAULT ''", "VARCHAR(16) NOT NULL DEFAULT ''", "TEXT NOT NULL DEFAULT ''"},
+		{"quota_period_start", bigint0, bigint0, "INTEGER NOT NULL DEFAULT 0"},
+	}
+}
+
+// addColumns returns the statements adding cols to {p}<table>. PostgreSQL
+// skips columns that exist; SQLite adds one column per statement, inside
+// the migration's transaction; MySQL adds all in one atomic statement, and
+// Migrate treats "duplicate column" as done when it runs again.
+func addColumns(d Dialect, table string, cols []column) []string {
+	var stmts []string
+	var b strings.Builder
+	for i, c := range cols {
+		switch d {
+		case Postgres:
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("\n\tADD COLUMN IF NOT EXISTS " + c.name + " " + c.postgres)
+		case MySQL:
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("\n\tADD COLUMN " + c.name + " " + c.mysql)
+		default:
+			stmts = append(stmts, "ALTER TABLE {p}"+table+" ADD COLUMN "+c.name+" "+c.sqlite)
+		}
+	}
+	if b.Len() > 0 {
+		stmts = append(stmts, "ALTER TABLE {p}"+table+b.String())
+	}
+	return stmts
+}
+
 // index is an index of a table.
 type index struct {
 	name    string // without the table prefix
@@ -107,6 +152,8 @@ const versionTable = `CREATE TABLE IF NOT EXISTS {p}schema_migrations (
 func migrations(d Dialect, prefix string) [][]string {
 	src := [][]string{
 		createTable(d, "api_keys", keysColumnsV1(), keysIndexesV1()), // version 1
+		{}, // version 2: reserved for the audit log
+		addColumns(d, "api_keys", keysColumnsV3()), // version 3: rate limits and quotas
 	}
 	out := make([][]string, 0, len(src))
 	for _, stmts := range src {

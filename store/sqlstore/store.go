@@ -158,7 +158,7 @@ func (s *Store) mapErr(op string, err error) error {
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
 		return apikey.ErrNotFound
-	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrConflict):
+	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrConflict), errors.Is(err, apikey.ErrQuotaExceeded):
 		return err
 	case s.dialect.isUniqueViolation(err):
 		return fmt.Errorf("sqlstore: %s: %w: %w", op, apikey.ErrConflict, err)

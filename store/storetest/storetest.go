@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"HostileStrings", testHostileStrings},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceledContext},
+		{"Quota", testQuota},
+		{"QuotaConcurrent", testQuotaConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -115,6 +117,13 @@ func equalRecords(got, want *apikey.Record) string {
 	check("RotatedFromID", got.RotatedFromID, want.RotatedFromID)
 	check("RotatedToID", got.RotatedToID, want.RotatedToID)
 	check("DigestScheme", got.DigestScheme, want.DigestScheme)
+	check("Plan", got.Plan, want.Plan)
+	check("RateLimit", got.RateLimit, want.RateLimit)
+	if (got.Quota == nil) != (want.Quota == nil) ||
+		got.Quota != nil && (got.Quota.Limit != want.Quota.Limit || got.Quota.Remaining != want.Quota.Remaining ||
+			got.Quota.Refill != want.Quota.Refill || !got.Quota.PeriodStart.Equal(want.Quota.PeriodStart)) {
+		diffs = append(diffs, fmt.Sprintf("Quota = %+v, want %+v", got.Quota, want.Quota))
+	}
 	if got.Digest != want.Digest {
 		diffs = append(diffs, "Digest differs")
 	}
@@ -149,6 +158,9 @@ func testInsertAndLookup(t *testing.T, s apikey.Store) {
 	rec := Record("lookup")
 	rec.ExpiresAt = base.Add(90 * 24 * time.Hour)
 	rec.OwnerID = "org_lookup"
+	rec.Plan = "team"
+	rec.RateLimit = apikey.Limit{Requests: 300, Period: time.Minute, Burst: 50}
+	rec.Quota = &apikey.Quota{Limit: 1000, Remaining: 999, Refill: apikey.RefillMonthly, PeriodStart: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
 	mustInsert(t, s, rec)
 
 	got, err := s.ByDigest(ctx, rec.Digest)
@@ -671,3 +683,102 @@ func testCanceledContext(t *testing.T, s apikey.Store) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func testQuota(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	day0 := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	day1 := day0.AddDate(0, 0, 1)
+	daily := Record("quota daily")
+	daily.Quota = &apikey.Quota{Limit: 5, Remaining: 5, Refill: apikey.RefillDaily, PeriodStart: day0}
+	mustInsert(t, s, daily)
+
+	consume := func(id string, cost int64, start time.Time) (int64, error) {
+		t.Helper()
+		return s.ConsumeQuota(ctx, id, cost, start)
+	}
+	if left, err := consume(daily.ID, 2, day0); err != nil || left != 3 {
+		t.Errorf("ConsumeQuota(2) = %d, %v; want 3", left, err)
+	}
+	if left, err := consume(daily.ID, 4, day0); !errors.Is(err, apikey.ErrQuotaExceeded) || left != 3 {
+		t.Errorf("ConsumeQuota(4) with 3 left = %d, %v; want 3, ErrQuotaExceeded (nothing taken)", left, err)
+	}
+	if left, err := consume(daily.ID, 3, day0); err != nil || left != 0 {
+		t.Errorf("ConsumeQuota(3) = %d, %v; want 0", left, err)
+	}
+	if _, err := consume(daily.ID, 1, day0); !errors.Is(err, apikey.ErrQuotaExceeded) {
+		t.Errorf("ConsumeQuota on an empty quota: err = %v, want ErrQuotaExceeded", err)
+	}
+	if left, err := consume(daily.ID, 1, day1); err != nil || left != 4 {
+		t.Errorf("ConsumeQuota in the next period = %d, %v; want a refill to 5, then 4", left, err)
+	}
+	got := mustByID(t, s, daily.ID)
+	if got.Quota == nil || got.Quota.Remaining != 4 || !got.Quota.PeriodStart.Equal(day1) {
+		t.Errorf("after the refill the quota is %+v; want 4 remaining from %v", got.Quota, day1)
+	}
+	if left, err := consume(daily.ID, 1, day0); err != nil || left != 3 {
+		t.Errorf("a stale period start must not refill again: %d, %v; want 3", left, err)
+	}
+
+	once := Record("quota once")
+	once.Quota = &apikey.Quota{Limit: 2, Remaining: 2}
+	mustInsert(t, s, once)
+	for range 2 {
+		if _, err := consume(once.ID, 1, time.Time{}); err != nil {
+			t.Fatalf("ConsumeQuota: %v", err)
+		}
+	}
+	if _, err := consume(once.ID, 1, day1); !errors.Is(err, apikey.ErrQuotaExceeded) {
+		t.Errorf("a quota without refill never refills: err = %v", err)
+	}
+
+	none := Record("quota none")
+	mustInsert(t, s, none)
+	if _, err := consume(none.ID, 1, day0); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("ConsumeQuota on a key without quota: err = %v, want ErrNotFound", err)
+	}
+	if _, err := consume("no such id", 1, day0); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("ConsumeQuota on an unknown key: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Revoke(ctx, daily.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consume(daily.ID, 1, day1); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("ConsumeQuota on a revoked key: err = %v, want ErrNotFound", err)
+	}
+}
+
+// Concurrent requests never overdraw: exactly Limit of them succeed.
+func testQuotaConcurrent(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	rec := Record("quota concurrent")
+	rec.Quota = &apikey.Quota{Limit: 30, Remaining: 30}
+	mustInsert(t, s, rec)
+	var ok sync.WaitGroup
+	var mu sync.Mutex
+	succeeded := 0
+	for range 6 {
+		ok.Add(1)
+		go func() {
+			defer ok.Done()
+			for range 10 {
+				_, err := s.ConsumeQuota(ctx, rec.ID, 1, time.Time{})
+				switch {
+				case err == nil:
+					mu.Lock()
+					succeeded++
+					mu.Unlock()
+				case !errors.Is(err, apikey.ErrQuotaExceeded):
+					t.Errorf("ConsumeQuota: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	ok.Wait()
+	if succeeded != 30 {
+		t.Errorf("%d of 60 concurrent consumptions succeeded, want exactly the limit of 30", succeeded)
+	}
+	if got := mustByID(t, s, rec.ID); got.Quota.Remaining != 0 {
+		t.Errorf("Remaining = %d, want 0", got.Quota.Remaining)
+	}
+}

@@ -1,0 +1,106 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Quotas: a key's usage budget (Unkey's "remaining" credits), kept in the
+// store so a restart does not reset it. Each successful request takes its
+// cost (1, or the middleware's WithCost); when too little is left the key
+// is refused with 429 quota_exceeded until the next refill. Unlike rate
+// limits, a quota is a store write on every request of a key that has one.
+
+// Refill is how often a quota is refilled to its limit, in UTC calendar
+// periods.
+type Refill string
+
+const (
+	RefillNever   Refill = ""      // a one-off budget
+	RefillDaily   Refill = "day"   // at 00:00 UTC
+	RefillMonthly Refill = "month" // on the 1st, 00:00 UTC
+)
+
+// Quota is a key's usage budget.
+type Quota struct {
+	Limit int64 `json:"limit"` // credits per period, or in all when Refill is RefillNever
+	// Remaining is the count as last read: Get shows what the store holds.
+	Remaining int64  `json:"remaining"`
+	Refill    Refill `json:"refill,omitempty"`
+	// PeriodStart is when the current period began (zero without refill).
+	PeriodStart time.Time `json:"period_start,omitzero"`
+}
+
+func (q *Quota) validate() error {
+	if q == nil {
+		return nil
+	}
+	if q.Limit <= 0 {
+		return paramErr("quota", "limit must be positive")
+	}
+	switch q.Refill {
+	case RefillNever, RefillDaily, RefillMonthly:
+		return nil
+	}
+	return paramErr("quota", `refill must be "", "day" or "month"`)
+}
+
+// periodStart is the start of the period containing now (zero for never).
+func (r Refill) periodStart(now time.Time) time.Time {
+	now = now.UTC()
+	switch r {
+	case RefillDaily:
+		return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	case RefillMonthly:
+		return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
+}
+
+// next is the start of the period after the one starting at start.
+func (r Refill) next(start time.Time) time.Time {
+	switch r {
+	case RefillDaily:
+		return start.AddDate(0, 0, 1)
+	case RefillMonthly:
+		return start.AddDate(0, 1, 0)
+	}
+	return time.Time{}
+}
+
+// newQuota is the quota a new key starts with: full, in the current period.
+func newQuota(q *Quota, now time.Time) *Quota {
+	if q == nil {
+		return nil
+	}
+	return &Quota{Limit: q.Limit, Remaining: q.Limit, Refill: q.Refill, PeriodStart: q.Refill.periodStart(now)}
+}
+
+// PolicyQuota is Decision.Policy for a refusal by the quota.
+const PolicyQuota = "quota"
+
+// consumeQuota takes cost from rec's quota in the store, after its rate
+// limits allowed the request.
+func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) error {
+	q := rec.Quota
+	now := m.now().UTC()
+	start := q.Refill.periodStart(now)
+	remaining, err := m.store.ConsumeQuota(ctx, rec.ID, int64(max(cost, 1)), start)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrQuotaExceeded):
+		d := Decision{Policy: PolicyQuota, Limit: int(min(q.Limit, int64(^uint(0)>>1))), Remaining: int(max(remaining, 0))}
+		if q.Refill != RefillNever {
+			d.Reset = q.Refill.next(start)
+			d.RetryAfter = d.Reset.Sub(now)
+		}
+		return &KeyError{KeyID: rec.ID, Err: &RateLimitError{Decision: d, Quota: true}}
+	case errors.Is(err, ErrNotFound):
+		// Revoked or deleted since it was read: refuse like the record says.
+		return &KeyError{KeyID: rec.ID, Err: ErrRevoked}
+	}
+	return fmt.Errorf("%w: quota: %w", ErrStoreUnavailable, err)
+}

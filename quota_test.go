@@ -1,0 +1,103 @@
+package apikey_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/store/memstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestQuotaWithRefill(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := memstore.New()
+		m := newManager(t, store)
+		k, secret := create(t, m, apikey.CreateParams{Quota: &apikey.Quota{Limit: 3, Refill: apikey.RefillDaily}})
+		assert.Equal(t, int64(3), k.Quota.Remaining, "a new quota starts full")
+
+		_, _, err := m.Check(ctx, secret, apikey.CheckOptions{Cost: 2})
+		require.NoError(t, err)
+		_, err = m.Verify(ctx, secret)
+		require.NoError(t, err)
+		_, err = m.Verify(ctx, secret)
+		rle := requireRateLimited(t, err)
+		assert.ErrorIs(t, err, apikey.ErrQuotaExceeded)
+		assert.True(t, rle.Quota)
+		assert.Equal(t, "quota", rle.Decision.Policy)
+		now := time.Now().UTC()
+		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+		assert.Equal(t, midnight.Sub(now), rle.Decision.RetryAfter, "until the daily refill")
+
+		got, err := m.Get(ctx, k.ID)
+		require.NoError(t, err)
+		assert.Equal(t, int64(0), got.Quota.Remaining, "persisted in the store")
+
+		time.Sleep(midnight.Sub(now))
+		_, err = m.Verify(ctx, secret)
+		assert.NoError(t, err, "refilled at 00:00 UTC")
+	})
+}
+
+func TestQuotaSurvivesRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := newManager(t, memstore.New())
+	k, secret := create(t, m, apikey.CreateParams{Quota: &apikey.Quota{Limit: 2}})
+	_, err := m.Verify(ctx, secret)
+	require.NoError(t, err)
+	got, err := m.Get(ctx, k.ID)
+	require.NoError(t, err)
+	next, nextSecret, err := m.Rotate(ctx, k.ID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, got.Quota.Remaining, next.Quota.Remaining, "rotating must not refill a quota")
+	_, err = m.Verify(ctx, nextSecret)
+	require.NoError(t, err)
+	_, err = m.Verify(ctx, nextSecret)
+	assert.ErrorIs(t, err, apikey.ErrQuotaExceeded)
+}
+
+func TestQuotaRejectsBadParams(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, memstore.New())
+	for _, q := range []*apikey.Quota{{Limit: 0}, {Limit: 5, Refill: "weekly"}} {
+		_, _, err := m.Create(context.Background(), apikey.CreateParams{Name: "k", Quota: q})
+		var pe *apikey.ParamError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "quota", pe.Field)
+	}
+}
+
+func TestMiddlewareQuotaExceeded(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, memstore.New())
+	_, once := create(t, m, apikey.CreateParams{Quota: &apikey.Quota{Limit: 1}})
+	_, daily := create(t, m, apikey.CreateParams{Quota: &apikey.Quota{Limit: 1, Refill: apikey.RefillDaily}})
+	h := m.Middleware()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	do := func(key string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	require.Equal(t, 200, do(once).Code)
+	w := do(once)
+	assert.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Empty(t, w.Header().Get("Retry-After"), "a quota that never refills has no retry time")
+	assert.JSONEq(t, `{"error":{"code":"quota_exceeded","message":"Quota exceeded"}}`, w.Body.String())
+
+	require.Equal(t, 200, do(daily).Code)
+	w = do(daily)
+	assert.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.NotEmpty(t, w.Header().Get("Retry-After"))
+	assert.Contains(t, w.Body.String(), `"code":"quota_exceeded"`)
+	assert.Contains(t, w.Body.String(), `"retry_after":`)
+}
