@@ -75,6 +75,19 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
+// BenchmarkVerifyRateLimited is BenchmarkVerify with a per-key limit on
+// the local limiter (always room): the difference is what the limiter adds.
+func BenchmarkVerifyRateLimited(b *testing.B) {
+	m, secret := benchManager(b, apikey.WithKeyLimit(apikey.PerSecond(1_000_000_000)))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Verify(ctx, secret, "webhooks:read"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkVerifyPepper(b *testing.B) {
 	m, secret := benchManager(b, apikey.WithPepper([]byte("0123456789abcdef0123456789abcdef")))
 	ctx := context.Background()

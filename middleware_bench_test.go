@@ -80,6 +80,26 @@ func BenchmarkMiddleware(b *testing.B) {
 	})
 }
 
+// BenchmarkMiddlewareRateLimited is BenchmarkMiddleware with a per-key
+// limit that always has room, so every response carries the three
+// X-RateLimit-* headers: its budget is the middleware's plus those headers.
+func BenchmarkMiddlewareRateLimited(b *testing.B) {
+	m, err := apikey.New(memstore.New(), apikey.WithKeyLimit(apikey.PerSecond(1_000_000_000)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	_, key, err := m.Create(context.Background(), apikey.CreateParams{Name: "bench", Scopes: []string{"webhooks:read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bearer := httptest.NewRequest(http.MethodGet, "/", nil)
+	bearer.Header.Set("Authorization", "Bearer "+key)
+	for _, next := range benchHandlers {
+		b.Run(next.name, func(b *testing.B) { serveBench(b, m.Middleware()(next.h), bearer) })
+	}
+}
+
 // refMiddleware is the least a net/http API-key middleware that passes the
 // key on can do: SHA-256 of the header value from a stack buffer, a map
 // lookup, a constant-time compare, and the record in the request context.

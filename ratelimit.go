@@ -189,27 +189,38 @@ func (l *LocalLimiter) Allow(ctx context.Context, now time.Time, reqs []LimitReq
 // allow is Allow without the interface, so that callers in this package
 // keep their requests on the stack.
 func (l *LocalLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
+	const onStack = 8
+	var shardBuf [onStack]int
+	var bucketBuf [onStack]*bucket
+	shards, buckets := shardBuf[:0], bucketBuf[:0]
+	if len(reqs) > onStack {
+		shards, buckets = make([]int, 0, len(reqs)), make([]*bucket, 0, len(reqs))
+	}
+	for _, r := range reqs {
+		shards = append(shards, shardOfKey(r.Key))
+	}
+	buckets = buckets[:len(reqs)]
 	switch len(reqs) {
 	case 0:
 		return Decision{Allowed: true}
 	case 1:
-		sh := &l.shards[shardOfKey(reqs[0].Key)]
+		sh := &l.shards[shards[0]]
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
-		return l.decideLocked(now, reqs)
+		return l.decideLocked(now, reqs, shards, buckets)
 	}
 	// Lock every shard involved, in index order (no deadlock), so that the
 	// check of all and the take from all are one step.
 	var locked [limiterShards]bool
-	for _, r := range reqs {
-		locked[shardOfKey(r.Key)] = true
+	for _, i := range shards {
+		locked[i] = true
 	}
 	for i := range locked {
 		if locked[i] {
 			l.shards[i].mu.Lock()
 		}
 	}
-	d := l.decideLocked(now, reqs)
+	d := l.decideLocked(now, reqs, shards, buckets)
 	for i := range locked {
 		if locked[i] {
 			l.shards[i].mu.Unlock()
@@ -219,12 +230,14 @@ func (l *LocalLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
 }
 
 // decideLocked checks every request, then takes from all or none. The
-// shards of reqs are locked.
-func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest) Decision {
+// shards of reqs (shards[i] is that of reqs[i]) are locked; buckets is
+// scratch space of len(reqs).
+func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest, shards []int, buckets []*bucket) Decision {
 	best := Decision{Allowed: true, Remaining: math.MaxInt}
 	var tightest float64 = math.Inf(1)
-	for _, r := range reqs {
-		b := l.bucketLocked(r.Key, r.Limit, now)
+	for i, r := range reqs {
+		b := l.bucketLocked(&l.shards[shards[i]], r.Key, r.Limit, now)
+		buckets[i] = b
 		cost := max(r.Cost, 1)
 		tokens := b.lim.TokensAt(now)
 		d := Decision{Policy: r.Name, Limit: r.Limit.Requests, Window: r.Limit.Period}
@@ -253,8 +266,8 @@ func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest) Decision
 		}
 	}
 	if best.Allowed {
-		for _, r := range reqs {
-			l.shards[shardOfKey(r.Key)].buckets[r.Key].lim.AllowN(now, max(r.Cost, 1))
+		for i, r := range reqs {
+			buckets[i].lim.AllowN(now, max(r.Cost, 1))
 		}
 	}
 	return best
@@ -262,8 +275,7 @@ func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest) Decision
 
 // bucketLocked returns the bucket of k, creating it (full) or updating its
 // limit if the limit changed.
-func (l *LocalLimiter) bucketLocked(k LimitKey, limit Limit, now time.Time) *bucket {
-	sh := &l.shards[shardOfKey(k)]
+func (l *LocalLimiter) bucketLocked(sh *limiterShard, k LimitKey, limit Limit, now time.Time) *bucket {
 	b, ok := sh.buckets[k]
 	if !ok {
 		if len(sh.buckets) >= l.perShard {
