@@ -95,6 +95,32 @@ func (p *limitPolicy) forKey(rec *Record) (Limit, string) {
 	return p.keyLimit, PolicyKey
 }
 
+// decide asks the limiter about reqs: a *RateLimitError when refused,
+// ErrStoreUnavailable when the limiter fails (unless it fails open).
+func (p *limitPolicy) decide(ctx context.Context, reqs []LimitRequest) (Decision, error) {
+	now := p.clock()
+	var d Decision
+	if p.local != nil {
+		d = p.local.allow(now, reqs)
+	} else {
+		var err error
+		// A copy: handing the caller's stack array to an interface would
+		// move it to the heap on every call, local limiter or not.
+		if d, err = p.limiter.Allow(ctx, now, slices.Clone(reqs)); err != nil {
+			if p.failOpen {
+				p.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rate limiter failed; letting the request through (fail open)",
+					slog.String("error", err.Error()))
+				return Decision{Allowed: true}, nil
+			}
+			return Decision{}, fmt.Errorf("%w: rate limiter: %w", ErrStoreUnavailable, err)
+		}
+	}
+	if !d.Allowed {
+		return d, &RateLimitError{Decision: d}
+	}
+	return d, nil
+}
+
 // limit takes cost from every limit that applies to rec (and the route's
 // extra requests), or from none. It does not allocate when allowed.
 func (m *Manager) limit(ctx context.Context, rec *Record, cost int, route []LimitRequest) (Decision, error) {
@@ -113,25 +139,9 @@ func (m *Manager) limit(ctx context.Context, rec *Record, cost int, route []Limi
 	if len(reqs) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	now := p.clock()
-	var d Decision
-	if p.local != nil {
-		d = p.local.allow(now, reqs)
-	} else {
-		var err error
-		// A copy: handing the stack array to an interface would move it to
-		// the heap on every call, local limiter or not.
-		if d, err = p.limiter.Allow(ctx, now, slices.Clone(reqs)); err != nil {
-			if p.failOpen {
-				p.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rate limiter failed; letting the request through (fail open)",
-					slog.String("key_id", rec.ID), slog.String("error", err.Error()))
-				return Decision{Allowed: true}, nil
-			}
-			return Decision{}, fmt.Errorf("%w: rate limiter: %w", ErrStoreUnavailable, err)
-		}
-	}
-	if !d.Allowed {
-		return d, &KeyError{KeyID: rec.ID, Err: &RateLimitError{Decision: d}}
+	d, err := p.decide(ctx, reqs)
+	if err != nil {
+		return d, &KeyError{KeyID: rec.ID, Err: err}
 	}
 	return d, nil
 }

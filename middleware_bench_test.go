@@ -59,20 +59,7 @@ func BenchmarkBareHandler(b *testing.B) {
 // BenchmarkMiddleware: a valid key, memstore, default options (and the
 // Manager's defaults, usage tracking included).
 func BenchmarkMiddleware(b *testing.B) {
-	m, err := apikey.New(memstore.New())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	_, key, err := m.Create(context.Background(), apikey.CreateParams{Name: "bench", Scopes: []string{"webhooks:read"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	bearer := httptest.NewRequest(http.MethodGet, "/", nil)
-	bearer.Header.Set("Authorization", "Bearer "+key)
-	for _, next := range benchHandlers {
-		b.Run(next.name, func(b *testing.B) { serveBench(b, m.Middleware()(next.h), bearer) })
-	}
+	m, key := benchMiddleware(b)
 	b.Run("x-api-key/empty-handler", func(b *testing.B) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("X-API-Key", key)
@@ -84,11 +71,18 @@ func BenchmarkMiddleware(b *testing.B) {
 // limit that always has room, so every response carries the three
 // X-RateLimit-* headers: its budget is the middleware's plus those headers.
 func BenchmarkMiddlewareRateLimited(b *testing.B) {
-	m, err := apikey.New(memstore.New(), apikey.WithKeyLimit(apikey.PerSecond(1_000_000_000)))
+	benchMiddleware(b, apikey.WithKeyLimit(apikey.PerSecond(1_000_000_000)))
+}
+
+// benchMiddleware runs the default middleware of a Manager made with opts
+// in front of each bench handler, with a valid Bearer key, and returns the
+// Manager and key for more runs.
+func benchMiddleware(b *testing.B, opts ...apikey.Option) (*apikey.Manager, string) {
+	m, err := apikey.New(memstore.New(), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close()
+	b.Cleanup(func() { _ = m.Close() })
 	_, key, err := m.Create(context.Background(), apikey.CreateParams{Name: "bench", Scopes: []string{"webhooks:read"}})
 	if err != nil {
 		b.Fatal(err)
@@ -98,6 +92,7 @@ func BenchmarkMiddlewareRateLimited(b *testing.B) {
 	for _, next := range benchHandlers {
 		b.Run(next.name, func(b *testing.B) { serveBench(b, m.Middleware()(next.h), bearer) })
 	}
+	return m, key
 }
 
 // refMiddleware is the least a net/http API-key middleware that passes the

@@ -1,8 +1,6 @@
 package apikey
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -146,7 +144,7 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 			}
 			m := ac.manager
 			req := [1]LimitRequest{{Key: LimitKey{Policy: "route:" + name, Subject: subject(r, ac.key)}, Limit: limit, Cost: 1, Name: name}}
-			d, err := m.limitRoute(r.Context(), req[:])
+			d, err := m.limits.decide(r.Context(), req[:])
 			if err != nil {
 				setRateLimitHeaders(w.Header(), d, ac.draftHeaders)
 				p.refuse(w, r, classify(err), err, "")
@@ -182,28 +180,6 @@ func tighter(a, b Decision) bool {
 		return false
 	}
 	return float64(a.Remaining)/float64(a.Limit) < float64(b.Remaining)/float64(b.Limit)
-}
-
-// limitRoute decides a route limit for an authenticated request.
-func (m *Manager) limitRoute(ctx context.Context, reqs []LimitRequest) (Decision, error) {
-	p := &m.limits
-	now := p.clock()
-	var d Decision
-	if p.local != nil {
-		d = p.local.allow(now, reqs)
-	} else {
-		var err error
-		if d, err = p.limiter.Allow(ctx, now, reqs); err != nil {
-			if p.failOpen {
-				return Decision{Allowed: true}, nil
-			}
-			return Decision{}, fmt.Errorf("%w: rate limiter: %w", ErrStoreUnavailable, err)
-		}
-	}
-	if !d.Allowed {
-		return d, &RateLimitError{Decision: d}
-	}
-	return d, nil
 }
 
 // failureThrottle counts failed authentications per client address. The
