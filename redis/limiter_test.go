@@ -325,3 +325,40 @@ func TestRedisTime(t *testing.T) {
 	assert.False(t, d.Allowed)
 	assert.Greater(t, d.RetryAfter, 50*time.Second)
 }
+
+// countHook counts the commands a client sends (a pipeline counts once:
+// one round trip).
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *countHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (h *countHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestOneRoundTrip: a decision over three buckets is one command (EVALSHA)
+// once the script is loaded; before, EVALSHA fails over to EVAL.
+func TestOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	hook := &countHook{}
+	c.AddHook(hook)
+	l := newLimiter(t, c, unique("trips"))
+	reqs := []apikey.LimitRequest{req("key", "k", apikey.PerSecond(100), 1), req("owner", "o", apikey.PerSecond(100), 1), req("route", "k", apikey.PerSecond(100), 1)}
+	_, err := l.Allow(t.Context(), base, reqs) // may load the script
+	require.NoError(t, err)
+	before := hook.n.Load()
+	for i := range 10 {
+		_, err := l.Allow(t.Context(), base.Add(time.Duration(i)*time.Millisecond), reqs)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 10, hook.n.Load()-before)
+}
