@@ -36,6 +36,10 @@
 // credited up to d's worth of tokens once. Keep clocks synchronized (NTP
 // keeps them within milliseconds), or use WithRedisTime to take the time
 // from the Redis server instead (the Manager's clock is then ignored).
+// Note that the Manager's default clock is its start time plus the
+// monotonic time since: a step of the wall clock after the instance started
+// (an NTP correction shortly after boot) is not seen by its limiter until
+// it restarts, so NTP alone does not bound the skew; WithRedisTime does.
 //
 // Redis keys are the prefix (WithPrefix, default "apikey:rl:") followed by
 // the LimitKey, length-prefixed so that no two LimitKeys share a Redis key:
