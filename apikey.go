@@ -201,6 +201,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if c.usageInterval < 0 {
 		return nil, paramErr("usage_flush_interval", "must be positive")
 	}
+	if m.limits, err = c.limitPolicy(); err != nil {
+		return nil, err
+	}
 	if c.cacheTTL < 0 || c.negativeTTL < 0 || c.negativeSize < 0 {
 		return nil, paramErr("cache", "durations and sizes must not be negative")
 	}
@@ -229,9 +232,6 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	}
 	if maxAge > 0 || negTicks > 0 || m.usage != nil {
 		m.startBackground(tick, c.usageInterval)
-	}
-	if m.limits, err = c.limitPolicy(); err != nil {
-		return nil, err
 	}
 	if c.invalidator != nil {
 		m.inv = c.invalidator

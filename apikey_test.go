@@ -574,3 +574,20 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A New that fails starts nothing: synctest fails the test if a goroutine
+// started in the bubble is left behind.
+func TestFailedNewLeaksNoGoroutine(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		for _, opt := range []apikey.Option{
+			apikey.WithKeyLimit(apikey.Limit{Requests: -1, Period: time.Second}),
+			apikey.WithPlans(map[string]apikey.Limit{"": apikey.PerMinute(1)}),
+			apikey.WithStoreTimeout(0),
+			apikey.WithCache(time.Millisecond),
+		} {
+			_, err := apikey.New(memstore.New(), opt)
+			require.ErrorIs(t, err, apikey.ErrInvalidParams)
+		}
+	})
+}
