@@ -134,6 +134,7 @@ type Manager struct {
 	storeTimeout time.Duration
 	inv          Invalidator // nil without WithInvalidator
 	unsubscribe  func()
+	audit        *auditor
 
 	stop, done chan struct{} // the background loop, when there is one
 	closeOnce  sync.Once
@@ -184,6 +185,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		return nil, paramErr("store_timeout", "must be positive")
 	}
 	m.storeTimeout = c.storeTimeout
+	if m.audit, err = newAuditor(&c, store, m.logger); err != nil {
+		return nil, err
+	}
 	tick := time.Second
 	var maxAge int64
 	switch {
@@ -258,6 +262,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 	if m.cache.neg != nil {
 		m.cache.neg.remove(rec.Digest)
 	}
+	m.audit.record(ctx, ActionKeyCreated, &rec.Key, nil)
 	return rec.Key.Clone(), secret, nil
 }
 
@@ -374,8 +379,10 @@ func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, err
 	}
 	switch {
 	case !rec.RevokedAt.IsZero():
+		m.audit.recordUse(ctx, ActionKeyRevokedUsed, &rec.Key)
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
 	case !rec.ExpiresAt.IsZero() && rec.expired(m.now()): // the clock is read only when needed
+		m.audit.recordUse(ctx, ActionKeyExpiredUsed, &rec.Key)
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrExpired}
 	case rec.Disabled:
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrDisabled}
@@ -505,6 +512,9 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Key, error) {
 	case opts.Limit > maxLimit:
 		opts.Limit = maxLimit
 	}
+	if err := m.lifecycleDefaults(&opts); err != nil {
+		return nil, err
+	}
 	recs, err := m.store.List(ctx, opts)
 	if err != nil {
 		return nil, storeErr("list", err)
@@ -543,6 +553,7 @@ func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	if err != nil {
 		return nil, storeErr("update", err)
 	}
+	m.auditUpdate(ctx, &rec.Key, p)
 	return m.view(rec), nil
 }
 
@@ -563,11 +574,12 @@ func (m *Manager) Enable(ctx context.Context, id string) (*Key, error) {
 // Revoking an unknown or already revoked key is ErrNotFound. Once Revoke
 // returns, no Verify that starts afterwards accepts the key.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
-	_, err := m.store.Revoke(ctx, id, m.timestamp())
+	rec, err := m.store.Revoke(ctx, id, m.timestamp())
 	m.changed(ctx, id)
 	if err != nil {
 		return storeErr("revoke", err)
 	}
+	m.audit.record(ctx, ActionKeyRevoked, &rec.Key, nil)
 	return nil
 }
 
@@ -616,11 +628,12 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 	if err != nil {
 		return nil, "", err
 	}
-	_, err = m.store.Rotate(ctx, id, now.Add(grace).Truncate(time.Microsecond), rec)
+	oldRec, err := m.store.Rotate(ctx, id, now.Add(grace).Truncate(time.Microsecond), rec)
 	m.changed(ctx, id)
 	if err != nil {
 		return nil, "", storeErr("rotate", err)
 	}
+	m.auditRotate(ctx, &oldRec.Key, &rec.Key, grace)
 	return rec.Key.Clone(), secret, nil
 }
 

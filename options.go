@@ -26,6 +26,11 @@ type config struct {
 	invalidator   Invalidator
 	storeTimeout  time.Duration
 	sha256Legacy  bool
+
+	auditSink     AuditSink // see audit.go
+	auditSinkSet  bool
+	auditStore    AuditStore
+	auditStoreSet bool
 }
 
 const (

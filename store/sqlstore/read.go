@@ -25,7 +25,8 @@ func (s *Store) ByID(ctx context.Context, id string) (*apikey.Record, error) {
 }
 
 // List implements apikey.Store with keyset pagination: WHERE id > After
-// ORDER BY id, on the (owner_id, id) index when an owner is given.
+// ORDER BY id, on the (owner_id, id) index when an owner is given. The
+// lifecycle filters are conditions on the same scan.
 func (s *Store) List(ctx context.Context, opts apikey.ListOptions) ([]*apikey.Record, error) {
 	limit := opts.Limit
 	if limit <= 0 {
@@ -41,9 +42,8 @@ func (s *Store) List(ctx context.Context, opts apikey.ListOptions) ([]*apikey.Re
 		conds = append(conds, "owner_id = ?")
 		args = append(args, bin(opts.OwnerID))
 	}
-	if !opts.IncludeRevoked {
-		conds = append(conds, "revoked_at IS NULL")
-	}
+	lc, lcArgs := lifecycleConds(opts)
+	conds, args = append(conds, lc...), append(args, lcArgs...)
 	q := "SELECT " + columns + " FROM " + s.q.table
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
@@ -65,4 +65,40 @@ func (s *Store) List(ctx context.Context, opts apikey.ListOptions) ([]*apikey.Re
 		out = append(out, rec)
 	}
 	return out, s.mapErr("list", rows.Err())
+}
+
+// lifecycleConds are the conditions of opts' revocation and lifecycle
+// filters, as Key.Status and ListOptions define them.
+func lifecycleConds(opts apikey.ListOptions) (conds []string, args []any) {
+	const (
+		live      = "revoked_at IS NULL"
+		unexpired = "(expires_at IS NULL OR expires_at > ?)"
+	)
+	at := opts.At.UnixMicro()
+	switch opts.Status {
+	case "":
+		if !opts.IncludeRevoked {
+			conds = append(conds, live)
+		}
+	case apikey.StatusRevoked:
+		conds = append(conds, "revoked_at IS NOT NULL")
+	case apikey.StatusExpired:
+		conds = append(conds, live, "expires_at IS NOT NULL AND expires_at <= ?")
+		args = append(args, at)
+	case apikey.StatusDisabled, apikey.StatusActive:
+		conds = append(conds, live, unexpired, "disabled = ?")
+		args = append(args, at, opts.Status == apikey.StatusDisabled)
+	default:
+		conds = append(conds, "1 = 0") // an unknown state matches nothing
+	}
+	if !opts.ExpiringBefore.IsZero() {
+		conds = append(conds, "expires_at IS NOT NULL AND expires_at < ?")
+		args = append(args, opts.ExpiringBefore.UnixMicro())
+	}
+	if !opts.UnusedSince.IsZero() {
+		since := opts.UnusedSince.UnixMicro()
+		conds = append(conds, "created_at < ? AND (last_used_at IS NULL OR last_used_at < ?)")
+		args = append(args, since, since)
+	}
+	return conds, args
 }

@@ -29,7 +29,9 @@ import (
 // with t.Cleanup.
 type Factory func(t *testing.T) apikey.Store
 
-// Run runs the conformance suite against stores made by newStore.
+// Run runs the conformance suite against stores made by newStore. The
+// audit tests run when the store also implements apikey.AuditStore, and
+// are skipped otherwise.
 func Run(t *testing.T, newStore Factory) {
 	t.Helper()
 	tests := []struct {
@@ -41,6 +43,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"NotFound", testNotFound},
 		{"StoresACopy", testStoresACopy},
 		{"List", testList},
+		{"ListLifecycle", testListLifecycle},
 		{"Update", testUpdate},
 		{"Revoke", testRevoke},
 		{"Rotate", testRotate},
@@ -51,6 +54,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"HostileStrings", testHostileStrings},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceledContext},
+		{"Audit", testAudit},
+		{"AuditFilters", testAuditFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
