@@ -55,3 +55,6 @@ func (opts *ListOptions) Matches(k *Key) bool {
 	}
 	return true
 }
+
+// MaxLifetime returns the cap set with WithMaxLifetime, 0 for none.
+func (m *Manager) MaxLifetime() time.Duration { return m.maxLifetime }
