@@ -158,6 +158,7 @@ type Manager struct {
 	storeTimeout time.Duration
 	inv          Invalidator // nil without WithInvalidator
 	unsubscribe  func()
+	audit        *auditor
 
 	stop, done chan struct{} // the background loop, when there is one
 	closeOnce  sync.Once
@@ -211,6 +212,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		return nil, paramErr("store_timeout", "must be positive")
 	}
 	m.storeTimeout = c.storeTimeout
+	if m.audit, err = newAuditor(&c, store, m.logger); err != nil {
+		return nil, err
+	}
 	tick := time.Second
 	var maxAge int64
 	switch {
@@ -288,6 +292,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 	if m.cache.neg != nil {
 		m.cache.neg.remove(rec.Digest)
 	}
+	m.audit.record(ctx, ActionKeyCreated, &rec.Key, nil)
 	return rec.Key.Clone(), secret, nil
 }
 
@@ -458,8 +463,10 @@ func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, err
 	}
 	switch {
 	case !rec.RevokedAt.IsZero():
+		m.audit.recordUse(ctx, ActionKeyRevokedUsed, &rec.Key)
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
 	case !rec.ExpiresAt.IsZero() && rec.expired(m.now()): // the clock is read only when needed
+		m.audit.recordUse(ctx, ActionKeyExpiredUsed, &rec.Key)
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrExpired}
 	case rec.Disabled:
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrDisabled}
@@ -581,13 +588,12 @@ func (m *Manager) Get(ctx context.Context, id string) (*Key, error) {
 // List returns a page of keys; see ListOptions. The next page starts After
 // the last key returned; a page shorter than the limit is the last.
 func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Key, error) {
-	switch {
-	case opts.Limit < 0:
-		return nil, paramErr("limit", "must not be negative")
-	case opts.Limit == 0:
-		opts.Limit = defaultLimit
-	case opts.Limit > maxLimit:
-		opts.Limit = maxLimit
+	var err error
+	if opts.Limit, err = pageLimit(opts.Limit); err != nil {
+		return nil, err
+	}
+	if err := m.lifecycleDefaults(&opts); err != nil {
+		return nil, err
 	}
 	recs, err := m.store.List(ctx, opts)
 	if err != nil {
@@ -627,6 +633,7 @@ func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*Key, 
 	if err != nil {
 		return nil, storeErr("update", err)
 	}
+	m.auditUpdate(ctx, &rec.Key, p)
 	return m.view(rec), nil
 }
 
@@ -647,11 +654,12 @@ func (m *Manager) Enable(ctx context.Context, id string) (*Key, error) {
 // Revoking an unknown or already revoked key is ErrNotFound. Once Revoke
 // returns, no Verify that starts afterwards accepts the key.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
-	_, err := m.store.Revoke(ctx, id, m.timestamp())
+	rec, err := m.store.Revoke(ctx, id, m.timestamp())
 	m.changed(ctx, id)
 	if err != nil {
 		return storeErr("revoke", err)
 	}
+	m.audit.record(ctx, ActionKeyRevoked, &rec.Key, nil)
 	return nil
 }
 
@@ -705,11 +713,12 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 	if err != nil {
 		return nil, "", err
 	}
-	_, err = m.store.Rotate(ctx, id, now.Add(grace).Truncate(time.Microsecond), rec)
+	oldRec, err := m.store.Rotate(ctx, id, now.Add(grace).Truncate(time.Microsecond), rec)
 	m.changed(ctx, id)
 	if err != nil {
 		return nil, "", storeErr("rotate", err)
 	}
+	m.auditRotate(ctx, &oldRec.Key, &rec.Key, grace)
 	return rec.Key.Clone(), secret, nil
 }
 

@@ -33,6 +33,11 @@ type config struct {
 	ownerPlan     func(ownerID string) string
 	limiterOpen   bool
 	clockSet      bool
+
+	auditSink     AuditSink // see audit.go
+	auditSinkSet  bool
+	auditStore    AuditStore
+	auditStoreSet bool
 }
 
 const (

@@ -27,6 +27,10 @@ const (
 	maxScopes   = 100
 )
 
+// ValidScope reports whether s is a scope a key may be granted or a route
+// may require: an RFC 6749 scope-token of at most 128 bytes.
+func ValidScope(s string) bool { return validScope(s) }
+
 // validScope reports whether s is a scope-token of RFC 6749 §3.3 of at most
 // maxScopeLen bytes.
 func validScope(s string) bool {

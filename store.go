@@ -52,6 +52,23 @@ type ListOptions struct {
 	// After is the ID of the previous page's last key; empty starts at the
 	// beginning.
 	After string
+
+	// Lifecycle filters (see lifecycle.go); zero values do not filter.
+
+	// Status keeps only keys in this state at At, as Key.Status computes
+	// it. StatusRevoked lists revoked keys whatever IncludeRevoked says;
+	// the other states exclude them.
+	Status Status
+	// At is the time Status is evaluated at. The Manager sets it to now
+	// when Status is set.
+	At time.Time
+	// ExpiringBefore keeps keys with an ExpiresAt before it (keys that
+	// never expire are left out).
+	ExpiringBefore time.Time
+	// UnusedSince keeps idle keys: created before it and not used since
+	// (LastUsedAt before it, or never used). Uses not yet written behind
+	// (see Manager) are not seen.
+	UnusedSince time.Time
 }
 
 // Store persists key records. Implementations live in the store/ packages;
@@ -85,7 +102,8 @@ type Store interface {
 	ByID(ctx context.Context, id string) (*Record, error)
 
 	// List returns at most opts.Limit records (opts.Limit > 0) in ascending
-	// ID order with ID > opts.After, filtered by owner and revocation.
+	// ID order with ID > opts.After, filtered by owner, revocation and the
+	// lifecycle filters of opts, all of which must hold.
 	List(ctx context.Context, opts ListOptions) ([]*Record, error)
 
 	// Update applies p to a key that exists and is not revoked, and returns

@@ -31,6 +31,8 @@ type Store struct {
 
 	mu   sync.RWMutex // guards byID and serializes writers
 	byID map[string]*apikey.Record
+
+	audit auditLog
 }
 
 // New returns an empty Store.
@@ -102,9 +104,7 @@ func (s *Store) List(ctx context.Context, opts apikey.ListOptions) ([]*apikey.Re
 	s.mu.RLock()
 	var out []*apikey.Record
 	for _, rec := range s.byID {
-		if rec.ID <= opts.After && opts.After != "" ||
-			opts.OwnerID != "" && rec.OwnerID != opts.OwnerID ||
-			!opts.IncludeRevoked && !rec.RevokedAt.IsZero() {
+		if rec.ID <= opts.After && opts.After != "" || !opts.Matches(&rec.Key) {
 			continue
 		}
 		out = append(out, rec)

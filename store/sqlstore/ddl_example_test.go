@@ -33,6 +33,23 @@ func ExampleDDL() {
 	// CREATE UNIQUE INDEX IF NOT EXISTS auth_api_keys_digest ON auth_api_keys (digest);
 	// CREATE INDEX IF NOT EXISTS auth_api_keys_owner_id ON auth_api_keys (owner_id, id);
 	// -- version 2
+	// CREATE TABLE IF NOT EXISTS auth_audit_events (
+	// 	id BYTEA NOT NULL PRIMARY KEY,
+	// 	time BIGINT NOT NULL,
+	// 	action TEXT NOT NULL,
+	// 	outcome TEXT NOT NULL,
+	// 	actor_type BYTEA NOT NULL,
+	// 	actor_id BYTEA NOT NULL,
+	// 	owner_id BYTEA NOT NULL,
+	// 	key_id BYTEA NOT NULL,
+	// 	key_name BYTEA NOT NULL,
+	// 	client_addr BYTEA NOT NULL,
+	// 	request_id BYTEA NOT NULL,
+	// 	details TEXT
+	// );
+	// CREATE INDEX IF NOT EXISTS auth_audit_events_owner_id ON auth_audit_events (owner_id, id);
+	// CREATE INDEX IF NOT EXISTS auth_audit_events_key_id ON auth_audit_events (key_id, id);
+	// CREATE INDEX IF NOT EXISTS auth_audit_events_time ON auth_audit_events (time);
 	// -- version 3
 	// ALTER TABLE auth_api_keys
 	// 	ADD COLUMN IF NOT EXISTS plan TEXT NOT NULL DEFAULT '',

@@ -13,8 +13,8 @@
 // them in a schema_migrations table. It is idempotent and safe when several
 // instances start at once: it holds pg_advisory_xact_lock on PostgreSQL,
 // GET_LOCK on MySQL and a write transaction (BEGIN IMMEDIATE) on SQLite.
-// Version 1 creates the api_keys table; later versions (audit, quotas) are
-// appended, never edited. DDL returns the same statements for teams that
+// Version 1 creates the api_keys table, version 2 the audit_events table
+// (see AppendAudit); later versions are appended, never edited. DDL returns the same statements for teams that
 // run their own migration tool.
 //
 // Encodings, chosen so that every string round-trips verbatim (NUL, quotes,

@@ -8,8 +8,8 @@ import (
 // The schema: one list of migrations per dialect (see migrations). Version
 // n is element n-1: versions are applied in order and recorded in
 // {p}schema_migrations. Never edit an applied version; append a new one.
-// Versions 2 and 3 are expected to be the audit log and quota tables of
-// later issues.
+// Version 2 is the audit log; version 3 is expected to be the quota
+// tables.
 //
 // {p} stands for the table prefix (see WithTablePrefix). Every statement is
 // idempotent (IF NOT EXISTS), so a migration interrupted on a database
@@ -102,6 +102,35 @@ func keysIndexesV1() []index {
 	}
 }
 
+// auditColumnsV2 are the columns of audit_events as version 2 creates
+// them. Strings the host or a client chooses are binary, as in api_keys.
+func auditColumnsV2() []column {
+	return []column{
+		{"id", "BYTEA NOT NULL PRIMARY KEY", "VARBINARY(255) NOT NULL PRIMARY KEY", "BLOB NOT NULL PRIMARY KEY"},
+		{"time", "BIGINT NOT NULL", "BIGINT NOT NULL", "INTEGER NOT NULL"},
+		{"action", "TEXT NOT NULL", "VARCHAR(64) NOT NULL", "TEXT NOT NULL"},
+		{"outcome", "TEXT NOT NULL", "VARCHAR(32) NOT NULL", "TEXT NOT NULL"},
+		{"actor_type", "BYTEA NOT NULL", "BLOB NOT NULL", "BLOB NOT NULL"},
+		{"actor_id", "BYTEA NOT NULL", "BLOB NOT NULL", "BLOB NOT NULL"},
+		{"owner_id", "BYTEA NOT NULL", "VARBINARY(800) NOT NULL", "BLOB NOT NULL"},
+		{"key_id", "BYTEA NOT NULL", "VARBINARY(255) NOT NULL", "BLOB NOT NULL"},
+		{"key_name", "BYTEA NOT NULL", "BLOB NOT NULL", "BLOB NOT NULL"},
+		{"client_addr", "BYTEA NOT NULL", "BLOB NOT NULL", "BLOB NOT NULL"},
+		{"request_id", "BYTEA NOT NULL", "BLOB NOT NULL", "BLOB NOT NULL"},
+		{"details", "TEXT", "MEDIUMTEXT", "TEXT"},
+	}
+}
+
+// auditIndexesV2: an owner's or a key's events in id (time) order, and
+// time ranges.
+func auditIndexesV2() []index {
+	return []index{
+		{"audit_events_owner_id", false, "owner_id, id"},
+		{"audit_events_key_id", false, "key_id, id"},
+		{"audit_events_time", false, "time"},
+	}
+}
+
 // createTable returns the statements creating {p}<table> with cols and
 // indexes on d, each idempotent. MySQL has no CREATE INDEX IF NOT EXISTS,
 // so there the indexes are declared in the table, which also makes the
@@ -151,9 +180,9 @@ const versionTable = `CREATE TABLE IF NOT EXISTS {p}schema_migrations (
 // migrations returns d's migrations, versions 1…n, for prefix.
 func migrations(d Dialect, prefix string) [][]string {
 	src := [][]string{
-		createTable(d, "api_keys", keysColumnsV1(), keysIndexesV1()), // version 1
-		{}, // version 2: reserved for the audit log
-		addColumns(d, "api_keys", keysColumnsV3()), // version 3: rate limits and quotas
+		createTable(d, "api_keys", keysColumnsV1(), keysIndexesV1()),       // version 1
+		createTable(d, "audit_events", auditColumnsV2(), auditIndexesV2()), // version 2: the audit log
+		addColumns(d, "api_keys", keysColumnsV3()),                         // version 3: rate limits and quotas
 	}
 	out := make([][]string, 0, len(src))
 	for _, stmts := range src {

@@ -1,0 +1,96 @@
+package admin
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/keyward/apikey"
+)
+
+// Principal is who calls the handler and what they may do.
+type Principal struct {
+	// ActorType and ActorID name the caller in the audit log:
+	// apikey.ActorAPIKey and the key's ID, or apikey.ActorUser (the
+	// default when empty) and the host's user ID.
+	ActorType string
+	ActorID   string
+	// OwnerID is the owner whose keys the caller manages; every key it
+	// creates belongs to it. Required unless AllOwners.
+	OwnerID string
+	// AllOwners lets the caller see and manage every owner's keys and
+	// create keys for any owner (owner_id in the request).
+	AllOwners bool
+	// Scopes are the scopes the caller holds: it needs api_keys:manage
+	// (api_keys:read for reading), and may grant only these, under the
+	// Manager's wildcards and implications.
+	Scopes []string
+	// AnyScope lets the caller manage and read keys and grant any scope,
+	// whatever Scopes says: an administrator.
+	AnyScope bool
+	// Environment, when set, is the only environment of the keys the
+	// caller may create or rotate ("test" for a test key).
+	Environment string
+	// ExpiresAt, when set, is a time no key the caller creates or rotates
+	// may outlive.
+	ExpiresAt time.Time
+}
+
+// Authorizer authenticates a request with the host's own means and returns
+// its principal. An error, or a nil principal, answers 401; the error is
+// logged, never shown.
+type Authorizer func(r *http.Request) (*Principal, error)
+
+// KeyPrincipal is the principal of an API key, as the default
+// authentication sees it: the key's owner (every owner for a key without
+// one), its scopes, its environment when it is a test key, and its expiry.
+func KeyPrincipal(k *apikey.Key) *Principal {
+	p := &Principal{
+		ActorType: apikey.ActorAPIKey,
+		ActorID:   k.ID,
+		OwnerID:   k.OwnerID,
+		AllOwners: k.OwnerID == "",
+		Scopes:    slices.Clone(k.Scopes),
+		ExpiresAt: k.ExpiresAt,
+	}
+	if k.Environment == apikey.EnvTest {
+		p.Environment = apikey.EnvTest
+	}
+	return p
+}
+
+// holds reports whether p holds every one of scopes.
+func (h *handler) holds(p *Principal, scopes ...string) bool {
+	return p.AnyScope || h.m.HasScopes(&apikey.Key{Scopes: p.Scopes}, scopes...)
+}
+
+// mayAccess reports whether p may use a route: manage routes need
+// api_keys:manage, read routes either scope.
+func (h *handler) mayAccess(p *Principal, manage bool) bool {
+	if manage {
+		return h.holds(p, ScopeManage)
+	}
+	return p.AnyScope || h.m.HasAnyScope(&apikey.Key{Scopes: p.Scopes}, ScopeRead, ScopeManage)
+}
+
+// owns reports whether p may see key k. Keys of other owners are answered
+// as unknown ones.
+func (p *Principal) owns(k *apikey.Key) bool { return p.AllOwners || k.OwnerID == p.OwnerID }
+
+// mayGrant checks that p may hand out a key with these scopes, of env,
+// expiring at expires (zero: never): no escalation.
+func (h *handler) mayGrant(p *Principal, scopes []string, env string, expires time.Time) *apiError {
+	for _, s := range scopes {
+		// Invalid scopes are the Manager's to reject, as a 400 naming the field.
+		if apikey.ValidScope(s) && !h.holds(p, s) {
+			return forbidden("scopes: the caller cannot grant a scope it does not hold")
+		}
+	}
+	if p.Environment != "" && env != p.Environment {
+		return forbidden("environment: the caller may only issue " + p.Environment + " keys")
+	}
+	if !p.ExpiresAt.IsZero() && (expires.IsZero() || expires.After(p.ExpiresAt)) {
+		return forbidden("expires_at: a key may not outlive the caller's key")
+	}
+	return nil
+}

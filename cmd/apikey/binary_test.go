@@ -1,0 +1,42 @@
+package main
+
+import (
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBinary builds the command and runs it as an operator would: the
+// bootstrap of the first management key, and an exit code.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "apikey")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	db := filepath.Join(dir, "keys.db")
+	cmd := exec.Command(bin, "--db", db, "create", "--name", "admin", "--scope", "api_keys:manage")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	lines := strings.Split(strings.TrimSpace(string(stdout)), "\n")
+	assert.Regexp(t, `^sk_live_[0-9A-Za-z]{49}$`, lines[len(lines)-1], "the key, last, for scripts")
+	assert.Contains(t, stderr.String(), "shown only this once")
+
+	err = exec.Command(bin, "--db", db, "get", "no-such-key").Run()
+	var exit *exec.ExitError
+	require.True(t, errors.As(err, &exit), "%v", err)
+	assert.Equal(t, exitNotFound, exit.ExitCode())
+}
