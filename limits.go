@@ -95,6 +95,18 @@ func (p *limitPolicy) forKey(rec *Record) (Limit, string) {
 	return p.keyLimit, PolicyKey
 }
 
+// Allow takes from limits of the caller's own, through this Manager's
+// limiter, its clock and its fail-open setting: e.g. a per-owner limit on
+// creating keys. It returns a *RateLimitError when refused.
+func (m *Manager) Allow(ctx context.Context, reqs ...LimitRequest) (Decision, error) {
+	for _, r := range reqs {
+		if err := r.Limit.validate("limit"); err != nil || r.Limit.IsZero() {
+			return Decision{}, paramErr("limit", "every request needs a valid limit")
+		}
+	}
+	return m.limits.decide(ctx, reqs)
+}
+
 // decide asks the limiter about reqs: a *RateLimitError when refused,
 // ErrStoreUnavailable when the limiter fails (unless it fails open).
 func (p *limitPolicy) decide(ctx context.Context, reqs []LimitRequest) (Decision, error) {

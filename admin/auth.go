@@ -34,6 +34,13 @@ type Principal struct {
 	// ExpiresAt, when set, is a time no key the caller creates or rotates
 	// may outlive.
 	ExpiresAt time.Time
+	// Plan and RateLimit are what keys the caller creates get, unless it is
+	// an administrator (AnyScope), who may set them per key; Metered callers
+	// (a key with a quota) may not create keys, which would each bring a
+	// new budget.
+	Plan      string
+	RateLimit apikey.Limit
+	Metered   bool
 }
 
 // Authorizer authenticates a request with the host's own means and returns
@@ -52,6 +59,9 @@ func KeyPrincipal(k *apikey.Key) *Principal {
 		AllOwners: k.OwnerID == "",
 		Scopes:    slices.Clone(k.Scopes),
 		ExpiresAt: k.ExpiresAt,
+		Plan:      k.Plan,
+		RateLimit: k.RateLimit,
+		Metered:   k.Quota != nil,
 	}
 	if k.Environment == apikey.EnvTest {
 		p.Environment = apikey.EnvTest

@@ -58,6 +58,9 @@ func NewHandler(m *apikey.Manager, opts ...Option) (http.Handler, error) {
 	case c.clock == nil, c.clientAddr == nil, c.logger == nil:
 		return nil, &apikey.ParamError{Field: "options", Reason: "clock, client address and logger must not be nil"}
 	}
+	if !c.createLimitSet {
+		c.createLimit = CreateLimitPerOwner(m, apikey.PerHour(DefaultCreateLimit))
+	}
 	h := &handler{m: m, cfg: c}
 	mux := http.NewServeMux()
 	var paths []string

@@ -21,6 +21,9 @@ type createRequest struct {
 	ExpiresAt     *string           `json:"expires_at"`
 	ExpiresInDays *int              `json:"expires_in_days"`
 	Metadata      map[string]string `json:"metadata"`
+	Plan          *string           `json:"plan"`
+	RateLimit     *limitJSON        `json:"rate_limit"`
+	Quota         *quotaJSON        `json:"quota"`
 }
 
 func (h *handler) createKey(w http.ResponseWriter, r *http.Request, p *Principal) {
@@ -61,12 +64,18 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request, p *Principal
 		h.write(w, r, e)
 		return
 	}
+	plan, limit, quota, e := requestedLimits(req, p)
+	if e != nil {
+		h.write(w, r, e)
+		return
+	}
 	if e := h.limitCreate(r, owner); e != nil {
 		h.write(w, r, e)
 		return
 	}
 	k, secret, err := h.m.Create(r.Context(), apikey.CreateParams{
 		Name: req.Name, OwnerID: owner, Environment: env, Scopes: req.Scopes, ExpiresAt: expires, Metadata: req.Metadata,
+		Plan: plan, RateLimit: limit, Quota: quota,
 	})
 	h.reply(w, r, k, secret, err)
 }
@@ -262,4 +271,52 @@ func (h *handler) successorExpiry(old *apikey.Key) time.Time {
 		t = now.Add(max)
 	}
 	return t
+}
+
+// limitJSON is a rate limit in requests per period_seconds.
+type limitJSON struct {
+	Requests      int     `json:"requests"`
+	PeriodSeconds float64 `json:"period_seconds"`
+	Burst         int     `json:"burst"`
+}
+
+// quotaJSON is a usage budget with an optional "day" or "month" refill.
+type quotaJSON struct {
+	Limit  int64  `json:"limit"`
+	Refill string `json:"refill"`
+}
+
+// requestedLimits reads plan, rate_limit and quota. Only an administrator
+// sets them; keys another caller creates take its plan and limit, and a
+// caller with a quota creates none (each new key would be a new budget).
+func requestedLimits(req createRequest, p *Principal) (string, apikey.Limit, *apikey.Quota, *apiError) {
+	if !p.AnyScope {
+		switch {
+		case req.Plan != nil:
+			return "", apikey.Limit{}, nil, forbidden("plan: only an administrator sets rate limits and quotas")
+		case req.RateLimit != nil:
+			return "", apikey.Limit{}, nil, forbidden("rate_limit: only an administrator sets rate limits and quotas")
+		case req.Quota != nil:
+			return "", apikey.Limit{}, nil, forbidden("quota: only an administrator sets rate limits and quotas")
+		case p.Metered:
+			return "", apikey.Limit{}, nil, forbidden("quota: a key with a quota cannot create keys")
+		}
+		return p.Plan, p.RateLimit, nil, nil
+	}
+	var plan string
+	var limit apikey.Limit
+	var quota *apikey.Quota
+	if req.Plan != nil {
+		plan = *req.Plan
+	}
+	if l := req.RateLimit; l != nil {
+		if l.Requests <= 0 || l.PeriodSeconds <= 0 || l.Burst < 0 {
+			return "", apikey.Limit{}, nil, badRequest("rate_limit: requests and period_seconds must be positive")
+		}
+		limit = apikey.Limit{Requests: l.Requests, Period: time.Duration(l.PeriodSeconds * float64(time.Second)), Burst: l.Burst}
+	}
+	if q := req.Quota; q != nil {
+		quota = &apikey.Quota{Limit: q.Limit, Refill: apikey.Refill(q.Refill)}
+	}
+	return plan, limit, quota, nil
 }

@@ -17,6 +17,7 @@ type config struct {
 	authorizerSet  bool
 	middlewareOpts []apikey.MiddlewareOption
 	createLimit    func(ctx context.Context, ownerID string) error
+	createLimitSet bool
 	maxBody        int64
 	clock          func() time.Time
 	requestID      string
@@ -58,11 +59,26 @@ func WithMiddlewareOptions(opts ...apikey.MiddlewareOption) Option {
 // WithCreateLimit calls limit before a key is created or rotated, with the
 // owner of the new key. An error matching apikey.ErrRateLimited answers
 // 429 (with Retry-After when the error has a RetryAfter() time.Duration
-// method); any other error 503. Reference services allow 10 creations per
-// owner and hour; plug the Manager's rate limiter in here. The default is
-// no limit.
+// method); any other error 503. The default allows 10 creations per owner
+// and hour (Hook Mesh's figure) through the Manager's rate limiter (see
+// CreateLimitPerOwner); nil turns the limit off.
 func WithCreateLimit(limit func(ctx context.Context, ownerID string) error) Option {
-	return func(c *config) { c.createLimit = limit }
+	return func(c *config) { c.createLimit, c.createLimitSet = limit, true }
+}
+
+// DefaultCreateLimit is how many keys an owner may create (or rotate) per
+// hour by default.
+const DefaultCreateLimit = 10
+
+// CreateLimitPerOwner returns a create limit for WithCreateLimit that takes
+// from a per-owner limit of m's rate limiter, so that on many instances
+// with the Redis limiter it holds across all of them.
+func CreateLimitPerOwner(m *apikey.Manager, limit apikey.Limit) func(ctx context.Context, ownerID string) error {
+	return func(ctx context.Context, ownerID string) error {
+		_, err := m.Allow(ctx, apikey.LimitRequest{
+			Key: apikey.LimitKey{Policy: "api_key_creation", Subject: ownerID}, Limit: limit, Cost: 1, Name: "api_key_creation"})
+		return err
+	}
 }
 
 // WithMaxBodyBytes caps request bodies (default 64 KiB); larger ones

@@ -27,6 +27,9 @@ type keyView struct {
 	RequestCount  int64             `json:"request_count"`
 	RotatedFromID *string           `json:"rotated_from_id"`
 	RotatedToID   *string           `json:"rotated_to_id"`
+	Plan          string            `json:"plan,omitempty"`
+	RateLimit     *limitJSON        `json:"rate_limit,omitempty"`
+	Quota         *apikey.Quota     `json:"quota,omitempty"`
 	// Key is the key itself: only in the answers of create and rotate.
 	Key string `json:"key,omitempty"`
 }
@@ -38,6 +41,10 @@ func (h *handler) view(k *apikey.Key) *keyView {
 		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: optTime(k.ExpiresAt), RevokedAt: optTime(k.RevokedAt),
 		LastUsedAt: optTime(k.LastUsedAt), RequestCount: k.RequestCount,
 		RotatedFromID: optString(k.RotatedFromID), RotatedToID: optString(k.RotatedToID),
+		Plan: k.Plan, Quota: k.Quota,
+	}
+	if l := k.RateLimit; !l.IsZero() {
+		v.RateLimit = &limitJSON{Requests: l.Requests, PeriodSeconds: l.Period.Seconds(), Burst: l.Burst}
 	}
 	if v.Scopes == nil {
 		v.Scopes = []string{}
