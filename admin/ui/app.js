@@ -196,7 +196,7 @@
       el("td", { "data-label": "Environment" }, el("span", { class: "env " + k.environment, text: k.environment })),
       el("td", { "data-label": "Scopes" }, el("span", {}, ...scopes)),
       el("td", { "data-label": "Created" }, when(k.created_at)),
-      el("td", { "data-label": "Last used" }, when(k.last_used_at, timeFmt, "Never")),
+      el("td", { "data-label": "Last used" }, when(k.last_used_at, dateFmt, "Never")),
       el("td", { "data-label": "Expires" }, when(k.expires_at, dateFmt, "Never")),
       el("td", { "data-label": "Status" }, el("span", { class: "badge " + k.status, text: k.status })),
       actions);
@@ -403,7 +403,12 @@
       d.addEventListener("close", () => onClose(d));
       d.addEventListener("click", (ev) => { if (ev.target.closest("[data-close]")) d.close(); });
     }
-    $("secret-dialog").addEventListener("close", wipeSecret);
+    // Wiped as the dialog closes, whichever way: its button, Escape
+    // (cancel), or anything else (close, which fires a task later).
+    const secret = $("secret-dialog");
+    secret.querySelector("[data-close]").addEventListener("click", wipeSecret);
+    secret.addEventListener("cancel", wipeSecret);
+    secret.addEventListener("close", wipeSecret);
     $("secret-copy").addEventListener("click", copySecret);
     $("create-open").addEventListener("click", (ev) => {
       show("create-error", "");
