@@ -59,6 +59,7 @@ func (p *page) readSecret() string {
 	if err != nil || !bytes.Contains([]byte(warning), []byte("won't be shown again")) {
 		p.t.Errorf("the key dialog warns %q (%v)", warning, err)
 	}
+	p.extraShot("key-dialog.png")
 	p.click("#secret-dialog [data-close]")
 	waitJS(p.t, p.ctx, "the key dialog to close", "!document.getElementById('secret-dialog').open")
 	k := jsString(key)
@@ -89,6 +90,7 @@ func (p *page) create(name string, scopes []string, env, expiry string) string {
 	}
 	p.click("#env-" + env)
 	p.setSelect("create-expiry", expiry)
+	p.extraShot("create-dialog.png")
 	p.click("#create-form button[type=submit]")
 	key := p.readSecret()
 	waitJS(p.t, p.ctx, "the new row", rowJS(name))
@@ -154,6 +156,7 @@ func TestAdminPage(t *testing.T) {
 	p.click(`button[aria-label="Revoke CI pipeline"]`)
 	waitJS(t, ctx, "the confirmation", "document.getElementById('revoke-dialog').open")
 	waitJS(t, ctx, "focus on Cancel", "document.activeElement.textContent === 'Cancel'")
+	p.extraShot("revoke-dialog.png")
 	p.click("#revoke-confirm")
 	waitJS(t, ctx, "the row to go", "!document.getElementById('revoke-dialog').open && !"+rowJS("CI pipeline"))
 	if got := q.status(t, ci); got != http.StatusUnauthorized {
@@ -166,6 +169,7 @@ func TestAdminPage(t *testing.T) {
 	p.click(`button[aria-label="Events CI pipeline"]`)
 	waitJS(t, ctx, "the events", `(() => { const t = document.getElementById('events-body').textContent;
 		return ['key.created', 'key.disabled', 'key.enabled', 'key.revoked'].every(a => t.includes(a)); })()`)
+	p.extraShot("events-dialog.png")
 	do(t, ctx, "close with Escape", chromedp.KeyEvent("\x1b"))
 	waitJS(t, ctx, "the events dialog to close", "!document.getElementById('events-dialog').open")
 
@@ -201,6 +205,23 @@ func (p *page) save(name string, img []byte) {
 		dir = filepath.Join("..", "docs")
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), img, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// extraShot saves a screenshot of the page as it is into $E2E_SHOTS, when
+// set, to look at the dialogs.
+func (p *page) extraShot(name string) {
+	p.t.Helper()
+	dir := os.Getenv("E2E_SHOTS")
+	if dir == "" {
+		return
+	}
+	img, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), img, 0o600); err != nil {
 		p.t.Fatal(err)
 	}
 }
