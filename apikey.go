@@ -504,13 +504,9 @@ func (m *Manager) Get(ctx context.Context, id string) (*Key, error) {
 // List returns a page of keys; see ListOptions. The next page starts After
 // the last key returned; a page shorter than the limit is the last.
 func (m *Manager) List(ctx context.Context, opts ListOptions) ([]*Key, error) {
-	switch {
-	case opts.Limit < 0:
-		return nil, paramErr("limit", "must not be negative")
-	case opts.Limit == 0:
-		opts.Limit = defaultLimit
-	case opts.Limit > maxLimit:
-		opts.Limit = maxLimit
+	var err error
+	if opts.Limit, err = pageLimit(opts.Limit); err != nil {
+		return nil, err
 	}
 	if err := m.lifecycleDefaults(&opts); err != nil {
 		return nil, err

@@ -16,6 +16,13 @@ import (
 // and, when the Store also implements AuditStore (memstore and sqlstore
 // do), into the store, where ListAudit finds it. An event names keys by ID;
 // it never holds a key.
+//
+// The actor, client address and request ID come from the context
+// (WithActor; the admin handler sets them, and behind the middleware the
+// key in the context is the actor). Verify's events carry them only when
+// the context passed to Verify has them: the middleware does not add them,
+// to keep the success path free of work; its LogFailures log names the
+// client of every refusal.
 
 // AuditAction names what happened.
 type AuditAction string
@@ -172,13 +179,9 @@ func (m *Manager) ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, e
 	if q.Action != "" && !q.Action.Valid() {
 		return nil, paramErr("action", "must be one of the audit actions (key.created, key.revoked, ...)")
 	}
-	switch {
-	case q.Limit < 0:
-		return nil, paramErr("limit", "must not be negative")
-	case q.Limit == 0:
-		q.Limit = defaultLimit
-	case q.Limit > maxLimit:
-		q.Limit = maxLimit
+	var err error
+	if q.Limit, err = pageLimit(q.Limit); err != nil {
+		return nil, err
 	}
 	evs, err := m.audit.store.ListAudit(ctx, q)
 	if err != nil {

@@ -58,3 +58,15 @@ func (opts *ListOptions) Matches(k *Key) bool {
 
 // MaxLifetime returns the cap set with WithMaxLifetime, 0 for none.
 func (m *Manager) MaxLifetime() time.Duration { return m.maxLifetime }
+
+// pageLimit applies the paging rules of List and ListAudit: 0 means 100,
+// more than 1000 means 1000, negative is an error.
+func pageLimit(n int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, paramErr("limit", "must not be negative")
+	case n == 0:
+		return defaultLimit, nil
+	}
+	return min(n, maxLimit), nil
+}

@@ -20,15 +20,8 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, p *Principal
 		h.write(w, r, fromError(err))
 		return
 	}
-	out := page[*apikey.AuditEvent]{Data: make([]*apikey.AuditEvent, 0, min(len(evs), limit))}
-	for i, ev := range evs {
-		if i == limit {
-			out.NextCursor = &evs[i-1].ID
-			break
-		}
-		out.Data = append(out.Data, ev)
-	}
-	respond(w, http.StatusOK, out)
+	same := func(ev *apikey.AuditEvent) *apikey.AuditEvent { return ev }
+	respond(w, http.StatusOK, paginate(evs, limit, func(ev *apikey.AuditEvent) string { return ev.ID }, same))
 }
 
 func auditQuery(r *http.Request, p *Principal) (aq apikey.AuditQuery, limit int, e *apiError) {

@@ -116,7 +116,9 @@ func decodeError(err error) *apiError {
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return badRequest("body: must be a JSON object")
 	case errors.As(err, &typeErr):
-		return badRequest(typeErr.Field + ": must be " + jsonType(typeErr.Type.String()))
+		// The top-level field only: a path may go on into a client's metadata keys.
+		field, _, _ := strings.Cut(typeErr.Field, ".")
+		return badRequest(field + ": must be " + jsonType(typeErr.Type.String()))
 	case errors.As(err, &syntax):
 		return badRequest("body: invalid JSON at byte " + strconv.FormatInt(syntax.Offset, 10))
 	case err == io.EOF:

@@ -68,13 +68,7 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request, p *Principal
 	k, secret, err := h.m.Create(r.Context(), apikey.CreateParams{
 		Name: req.Name, OwnerID: owner, Environment: env, Scopes: req.Scopes, ExpiresAt: expires, Metadata: req.Metadata,
 	})
-	if err != nil {
-		h.write(w, r, fromError(err))
-		return
-	}
-	v := h.view(k)
-	v.Key = secret
-	respond(w, http.StatusCreated, v)
+	h.reply(w, r, k, secret, err)
 }
 
 // requestedExpiry reads expires_at or expires_in_days; zero when neither.
@@ -126,15 +120,7 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, p *Principal)
 		h.write(w, r, fromError(err))
 		return
 	}
-	out := page[*keyView]{Data: make([]*keyView, 0, min(len(keys), limit))}
-	for i, k := range keys {
-		if i == limit {
-			out.NextCursor = &keys[i-1].ID
-			break
-		}
-		out.Data = append(out.Data, h.view(k))
-	}
-	respond(w, http.StatusOK, out)
+	respond(w, http.StatusOK, paginate(keys, limit, func(k *apikey.Key) string { return k.ID }, h.view))
 }
 
 func listOptions(r *http.Request, p *Principal) (opts apikey.ListOptions, limit int, e *apiError) {
@@ -192,7 +178,7 @@ func (h *handler) owned(w http.ResponseWriter, r *http.Request, p *Principal) (*
 
 func (h *handler) getKey(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if k, ok := h.owned(w, r, p); ok {
-		respond(w, http.StatusOK, h.view(k))
+		h.reply(w, r, k, "", nil)
 	}
 }
 
@@ -213,11 +199,7 @@ func (h *handler) updateKey(w http.ResponseWriter, r *http.Request, p *Principal
 		return
 	}
 	k, err := h.m.Update(r.Context(), k.ID, apikey.UpdateParams{Name: req.Name, Metadata: req.Metadata, Disabled: req.Disabled})
-	if err != nil {
-		h.write(w, r, fromError(err))
-		return
-	}
-	respond(w, http.StatusOK, h.view(k))
+	h.reply(w, r, k, "", err)
 }
 
 func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request, p *Principal) {
@@ -229,11 +211,7 @@ func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request, p *Principal
 	if err == nil {
 		k, err = h.m.Get(r.Context(), k.ID)
 	}
-	if err != nil {
-		h.write(w, r, fromError(err))
-		return
-	}
-	respond(w, http.StatusOK, h.view(k))
+	h.reply(w, r, k, "", err)
 }
 
 type rotateRequest struct {
@@ -269,13 +247,7 @@ func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request, p *Principal
 		return
 	}
 	k, secret, err := h.m.Rotate(r.Context(), old.ID, grace)
-	if err != nil {
-		h.write(w, r, fromError(err))
-		return
-	}
-	v := h.view(k)
-	v.Key = secret
-	respond(w, http.StatusCreated, v)
+	h.reply(w, r, k, secret, err)
 }
 
 // successorExpiry is when Manager.Rotate will make old's successor expire:

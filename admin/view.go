@@ -77,3 +77,32 @@ func respond(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
 }
+
+// reply answers with k (status 200, or 201 with the key itself after
+// create and rotate) or with err.
+func (h *handler) reply(w http.ResponseWriter, r *http.Request, k *apikey.Key, secret string, err error) {
+	if err != nil {
+		h.write(w, r, fromError(err))
+		return
+	}
+	v, status := h.view(k), http.StatusOK
+	if secret != "" {
+		v.Key, status = secret, http.StatusCreated
+	}
+	respond(w, status, v)
+}
+
+// paginate is a list answer from a page fetched with one item more than
+// limit: that item, if there, says a next page exists.
+func paginate[T, V any](items []T, limit int, id func(T) string, view func(T) V) page[V] {
+	out := page[V]{Data: make([]V, 0, min(len(items), limit))}
+	for i, item := range items {
+		if i == limit {
+			next := id(items[i-1])
+			out.NextCursor = &next
+			break
+		}
+		out.Data = append(out.Data, view(item))
+	}
+	return out
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/keyward/apikey"
@@ -73,26 +72,7 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]*apikey.A
 	if !q.Until.IsZero() {
 		add("time < ?", q.Until.UnixMicro())
 	}
-	stmt := "SELECT " + auditColumns + " FROM " + s.auditTable()
-	if len(conds) > 0 {
-		stmt += " WHERE " + strings.Join(conds, " AND ")
-	}
-	stmt += order + " LIMIT ?"
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(stmt), args...)
-	if err != nil {
-		return nil, s.mapErr("list audit", err)
-	}
-	defer rows.Close()
-	out := make([]*apikey.AuditEvent, 0, min(limit, 100))
-	for rows.Next() {
-		ev, err := decodeAudit(rows)
-		if err != nil {
-			return nil, s.mapErr("list audit", err)
-		}
-		out = append(out, ev)
-	}
-	return out, s.mapErr("list audit", rows.Err())
+	return selectPage(ctx, s, "list audit", "SELECT "+auditColumns+" FROM "+s.auditTable(), conds, order, args, limit, decodeAudit)
 }
 
 func decodeAudit(row scanner) (*apikey.AuditEvent, error) {

@@ -44,27 +44,32 @@ func (s *Store) List(ctx context.Context, opts apikey.ListOptions) ([]*apikey.Re
 	}
 	lc, lcArgs := lifecycleConds(opts)
 	conds, args = append(conds, lc...), append(args, lcArgs...)
-	q := "SELECT " + columns + " FROM " + s.q.table
+	return selectPage(ctx, s, "list", "SELECT "+columns+" FROM "+s.q.table, conds, " ORDER BY id", args, limit, decode)
+}
+
+// selectPage runs from, WHERE conds (joined by AND), order and LIMIT
+// limit, with args, and decodes every row.
+func selectPage[T any](ctx context.Context, s *Store, op, from string, conds []string, order string, args []any,
+	limit int, decode func(scanner) (T, error)) ([]T, error) {
+	q := from
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	q += " ORDER BY id LIMIT ?"
-	args = append(args, limit)
-
-	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(q), args...)
+	q += order + " LIMIT ?"
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind(q), append(args, limit)...)
 	if err != nil {
-		return nil, s.mapErr("list", err)
+		return nil, s.mapErr(op, err)
 	}
 	defer rows.Close()
-	out := make([]*apikey.Record, 0, min(limit, 100))
+	out := make([]T, 0, min(limit, 100))
 	for rows.Next() {
-		rec, err := decode(rows)
+		v, err := decode(rows)
 		if err != nil {
-			return nil, s.mapErr("list", err)
+			return nil, s.mapErr(op, err)
 		}
-		out = append(out, rec)
+		out = append(out, v)
 	}
-	return out, s.mapErr("list", rows.Err())
+	return out, s.mapErr(op, rows.Err())
 }
 
 // lifecycleConds are the conditions of opts' revocation and lifecycle

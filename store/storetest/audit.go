@@ -127,26 +127,10 @@ func testAuditFilters(t *testing.T, s apikey.Store) {
 		all = append(all, ev)
 	}
 	pages := func(q apikey.AuditQuery) []string {
-		t.Helper()
-		var ids []string
-		for range 100 {
-			evs, err := as.ListAudit(ctx, q)
-			if err != nil {
-				t.Fatalf("ListAudit(%+v): %v", q, err)
-			}
-			if len(evs) > q.Limit {
-				t.Fatalf("ListAudit(%+v) returned %d events, more than the limit", q, len(evs))
-			}
-			for _, ev := range evs {
-				ids = append(ids, ev.ID)
-			}
-			if len(evs) < q.Limit {
-				return ids
-			}
-			q.After = evs[len(evs)-1].ID
-		}
-		t.Fatal("ListAudit never returned a short page")
-		return nil
+		return pageThrough(t, q.Limit, func(after string) ([]*apikey.AuditEvent, error) {
+			q.After = after
+			return as.ListAudit(ctx, q)
+		}, func(ev *apikey.AuditEvent) string { return ev.ID })
 	}
 	want := func(keep func(i int, ev *apikey.AuditEvent) bool) []string {
 		var ids []string

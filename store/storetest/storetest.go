@@ -248,27 +248,7 @@ func testList(t *testing.T, s apikey.Store) {
 		slices.Sort(ids)
 	}
 
-	pages := func(opts apikey.ListOptions) []string {
-		var ids []string
-		for range 100 {
-			recs, err := s.List(ctx, opts)
-			if err != nil {
-				t.Fatalf("List(%+v): %v", opts, err)
-			}
-			if len(recs) > opts.Limit {
-				t.Fatalf("List(%+v) returned %d records, more than the limit", opts, len(recs))
-			}
-			for _, r := range recs {
-				ids = append(ids, r.ID)
-			}
-			if len(recs) < opts.Limit {
-				return ids
-			}
-			opts.After = recs[len(recs)-1].ID
-		}
-		t.Fatal("List never returned a short page")
-		return nil
-	}
+	pages := func(opts apikey.ListOptions) []string { return listIDs(t, s, opts) }
 	for _, tc := range []struct {
 		name string
 		opts apikey.ListOptions
@@ -676,3 +656,40 @@ func testCanceledContext(t *testing.T, s apikey.Store) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// pageThrough follows a keyset-paginated listing to its end: fetch returns
+// the page after the given ID, of at most limit items; a short page is the
+// last. It returns every item's ID in the order listed.
+func pageThrough[T any](t *testing.T, limit int, fetch func(after string) ([]T, error), id func(T) string) []string {
+	t.Helper()
+	var ids []string
+	after := ""
+	for range 100 {
+		page, err := fetch(after)
+		if err != nil {
+			t.Fatalf("listing after %q: %v", after, err)
+		}
+		if len(page) > limit {
+			t.Fatalf("listing returned %d items, more than the limit %d", len(page), limit)
+		}
+		for _, item := range page {
+			ids = append(ids, id(item))
+		}
+		if len(page) < limit {
+			return ids
+		}
+		after = id(page[len(page)-1])
+	}
+	t.Fatal("listing never returned a short page")
+	return nil
+}
+
+// listIDs lists every record opts selects, a page of opts.Limit at a time.
+func listIDs(t *testing.T, s apikey.Store, opts apikey.ListOptions) []string {
+	t.Helper()
+	return pageThrough(t, opts.Limit, func(after string) ([]*apikey.Record, error) {
+		o := opts
+		o.After = after
+		return s.List(context.Background(), o)
+	}, func(r *apikey.Record) string { return r.ID })
+}
