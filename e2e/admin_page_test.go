@@ -110,8 +110,13 @@ func TestAdminPage(t *testing.T) {
 		t.Fatalf("signed in to %q (%v), want %s/admin/ui/", where, err, q.base)
 	}
 	// The link is single-use.
-	if resp, err := http.Get(q.login); err != nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("a second use of the sign-in link: %v %v", resp.Status, err)
+	resp, err := http.Get(q.login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a second use of the sign-in link: %s, want 401", resp.Status)
 	}
 
 	// Create a key in the page and use it.
