@@ -82,6 +82,10 @@ func NewHandler(m *apikey.Manager, opts ...Option) (http.Handler, error) {
 		}
 		api = mw(mux)
 	}
+	api, err := h.withUI(api) // the page and its CSRF check, with WithUI
+	if err != nil {
+		return nil, err
+	}
 	doc := openAPIHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == openAPIPath {

@@ -23,6 +23,7 @@ type config struct {
 	requestID      string
 	clientAddr     func(*http.Request) string
 	logger         *slog.Logger
+	ui             *UIConfig // WithUI; nil: no page
 }
 
 const (

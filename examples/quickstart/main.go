@@ -1,7 +1,9 @@
 // Command quickstart is a small webhooks API protected by API keys: a
 // public health check, a route that needs webhooks:read and one that needs
 // webhooks:write. At start it creates a key, prints it once and prints
-// curl lines to try it.
+// curl lines to try it. It also mounts the key-management API and its
+// "Settings → API keys" page under /admin/, and prints a one-time link
+// that signs a browser in to the page.
 //
 // Keys live in a SQLite file (quickstart.db by default), so they survive a
 // restart:
@@ -28,6 +30,7 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/admin"
 	"github.com/keyward/apikey/store/sqlitestore"
 )
 
@@ -57,7 +60,8 @@ func run(ctx context.Context, addr, dbPath string, out io.Writer) error {
 	}
 	defer store.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	m, err := apikey.New(store, apikey.WithLogger(logger))
+	m, err := apikey.New(store, apikey.WithLogger(logger),
+		apikey.WithScopeVocabulary("webhooks:read", "webhooks:write"))
 	if err != nil {
 		return err
 	}
@@ -70,7 +74,8 @@ func run(ctx context.Context, addr, dbPath string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api, err := newAPI(m, logger)
+	sess := newSessions()
+	api, err := newAPI(m, logger, sess)
 	if err != nil {
 		return err
 	}
@@ -86,6 +91,7 @@ func run(ctx context.Context, addr, dbPath string, out io.Writer) error {
 	fmt.Fprintf(out, "    curl -i -H 'Authorization: Bearer %s' %s/webhooks\n", secret, base)
 	fmt.Fprintf(out, "    curl -i -H 'X-API-Key: %s' -d '{\"url\":\"https://example.com/hook\"}' %s/webhooks\n", secret, base)
 	fmt.Fprintf(out, "    curl -i %s/webhooks\n\n", base)
+	fmt.Fprintf(out, "Manage keys in a browser (a one-time sign-in link):\n\n    %s/login?token=%s\n\n", base, sess.loginToken())
 
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -101,9 +107,15 @@ func run(ctx context.Context, addr, dbPath string, out io.Writer) error {
 }
 
 // newAPI returns the routes: GET /health is public; the webhooks routes
-// need a key, and a scope each.
-func newAPI(m *apikey.Manager, logger *slog.Logger) (http.Handler, error) {
+// need a key, and a scope each; /admin/ is the key-management API and
+// page, for a signed-in browser session (GET /login).
+func newAPI(m *apikey.Manager, logger *slog.Logger, sess *sessions) (http.Handler, error) {
 	auth, err := m.NewMiddleware(apikey.LogFailures(logger))
+	if err != nil {
+		return nil, err
+	}
+	manage, err := admin.NewHandler(m, admin.WithAuthorizer(sess.authorize), admin.WithLogger(logger),
+		admin.WithUI(admin.UIConfig{SessionCookie: sessionCookie, LoginURL: "/login"}))
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +126,8 @@ func newAPI(m *apikey.Manager, logger *slog.Logger) (http.Handler, error) {
 	})
 	mux.Handle("GET /webhooks", auth(apikey.RequireScopes("webhooks:read")(http.HandlerFunc(hooks.list))))
 	mux.Handle("POST /webhooks", auth(apikey.RequireScopes("webhooks:write")(http.HandlerFunc(hooks.create))))
+	mux.HandleFunc("GET /login", sess.login)
+	mux.Handle("/admin/", http.StripPrefix("/admin", manage))
 	return mux, nil
 }
 
