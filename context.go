@@ -1,25 +1,44 @@
 package apikey
 
-import "context"
+import (
+	"context"
+	"math"
+)
 
 // authContext carries an authenticated request's identity. It is one
-// allocation (what context.WithValue would cost) and holds the scope policy
-// of the Manager that verified the key, so RequireScopes applies that
-// Manager's wildcards and implications without a reference to it.
+// allocation (what context.WithValue would cost), kept to 64 bytes, and
+// holds the Manager that verified the key, so that RequireScopes applies
+// that Manager's wildcards and implications, and LimitRoute its limiter.
 type authContext struct {
 	context.Context
-	key    *Key
-	policy *scopePolicy
-	method string
+	key     *Key
+	manager *Manager // nil for NewContext: exact scope matching only
+	method  string
 	// responder answers refusals as the middleware that authenticated the
 	// request was configured to (realm, error handler, logger), so that
 	// RequireScopes downstream answers the same way. nil: the defaults.
 	responder *responder
-	// manager, decision and draftHeaders serve LimitRoute downstream: the
-	// limiter to use and the key's decision, to compare tightness with.
-	manager      *Manager
-	decision     Decision
+	// room is the share of the key's tightest limit left after this
+	// request (+Inf without one), for LimitRoute to tell whether its own
+	// limit is tighter; draftHeaders, whether to send the IETF fields.
+	room         float32
 	draftHeaders bool
+}
+
+// scopePolicy is the policy of the Manager that verified the key.
+func (c *authContext) scopePolicy() *scopePolicy {
+	if c.manager == nil {
+		return nil
+	}
+	return c.manager.policy
+}
+
+// roomOf is the share of d's limit left: +Inf when no limit applied.
+func roomOf(d Decision) float32 {
+	if d.Policy == "" || d.Limit <= 0 {
+		return float32(math.Inf(1))
+	}
+	return float32(d.Remaining) / float32(d.Limit)
 }
 
 type authContextKey struct{}
@@ -40,14 +59,14 @@ const AuthMethodAPIKey = "api_key"
 // context use the Manager's rules (see Manager.NewContext); this one knows
 // only exact matches and wildcards.
 func NewContext(ctx context.Context, k *Key) context.Context {
-	return &authContext{Context: ctx, key: k, method: AuthMethodAPIKey}
+	return &authContext{Context: ctx, key: k, method: AuthMethodAPIKey, room: roomOf(Decision{})}
 }
 
 // NewContext returns a copy of ctx carrying k and this Manager's scope
 // rules, for handlers that call Verify themselves and then use
 // RequireScopes downstream.
 func (m *Manager) NewContext(ctx context.Context, k *Key) context.Context {
-	return &authContext{Context: ctx, key: k, policy: m.policy, method: AuthMethodAPIKey}
+	return &authContext{Context: ctx, key: k, manager: m, method: AuthMethodAPIKey, room: roomOf(Decision{})}
 }
 
 // WithAuthMethod returns a copy of ctx that reports method from AuthMethod,

@@ -336,8 +336,8 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		return
 	}
 	setRateLimitHeaders(w.Header(), d, a.draftHeaders)
-	ctx := &authContext{Context: r.Context(), key: key, policy: a.manager.policy, method: AuthMethodAPIKey,
-		responder: a.responder, manager: a.manager, decision: d, draftHeaders: a.draftHeaders}
+	ctx := &authContext{Context: r.Context(), key: key, manager: a.manager, method: AuthMethodAPIKey,
+		responder: a.responder, room: roomOf(d), draftHeaders: a.draftHeaders}
 	r2 := r.WithContext(ctx)
 	if a.hide {
 		r2.Header = r.Header.Clone()
@@ -478,9 +478,9 @@ func (g *scopeGate) grants(c *authContext) bool {
 		granted = c.key.Scopes
 	}
 	if g.any {
-		return c.policy.anyOf(granted, g.scopes)
+		return c.scopePolicy().anyOf(granted, g.scopes)
 	}
-	return c.policy.allOf(granted, g.scopes)
+	return c.scopePolicy().allOf(granted, g.scopes)
 }
 
 // scopeParam is the scope auth-param of a 403 challenge. Scopes are valid

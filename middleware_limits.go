@@ -150,7 +150,7 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 				p.refuse(w, r, classify(err), err, "")
 				return
 			}
-			if tighter(d, ac.decision) {
+			if roomOf(d) < ac.room {
 				setRateLimitHeaders(w.Header(), d, ac.draftHeaders)
 			}
 			next.ServeHTTP(w, r)
@@ -169,17 +169,6 @@ func PerOwner(_ *http.Request, k *Key) string { return "owner\x00" + k.OwnerID }
 // "POST /endpoints/{id}/test".
 func PerPathValue(name string) func(*http.Request, *Key) string {
 	return func(r *http.Request, k *Key) string { return k.OwnerID + "\x00" + r.PathValue(name) }
-}
-
-// tighter reports whether a leaves less room than b (fraction remaining).
-func tighter(a, b Decision) bool {
-	if b.Policy == "" || b.Limit <= 0 {
-		return true
-	}
-	if a.Limit <= 0 {
-		return false
-	}
-	return float64(a.Remaining)/float64(a.Limit) < float64(b.Remaining)/float64(b.Limit)
 }
 
 // failureThrottle counts failed authentications per client address. The
