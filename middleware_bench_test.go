@@ -16,7 +16,7 @@ import (
 // The middleware's cost is what it adds to a bare handler, set beside what
 // a minimal hand-written middleware adds (RefMiddleware): run them in the
 // same `go test -bench` so that both are measured on the same machine state.
-// See BENCHMARKS-middleware.md.
+// See BENCHMARKS.md.
 
 // benchHandlers are the next handlers measured: one that does nothing, and
 // one that sets a header, as nearly every real handler does. The
