@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -151,10 +150,6 @@ type AuditQuery struct {
 	// After is the ID of the previous page's last event.
 	After string
 }
-
-// ErrNoAuditStore is ListAudit's error when the Manager's store keeps no
-// audit log (see AuditStore and WithAuditStore).
-var ErrNoAuditStore = errors.New("apikey: the store keeps no audit log")
 
 // WithAuditSink sets where audit events are sent besides the store. The
 // default is SlogAuditSink over the Manager's logger (WithLogger), which
