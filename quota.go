@@ -87,7 +87,13 @@ func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) error
 	q := rec.Quota
 	now := m.now().UTC()
 	start := q.Refill.periodStart(now)
-	remaining, err := m.store.ConsumeQuota(ctx, rec.ID, int64(max(cost, 1)), start)
+	id := rec.ID
+	if rec.RotatedToID != "" {
+		// Rotated, in its grace period: its budget moved to the successor,
+		// and both keys draw on that one budget.
+		id = rec.RotatedToID
+	}
+	remaining, err := m.store.ConsumeQuota(ctx, id, int64(max(cost, 1)), start)
 	switch {
 	case err == nil:
 		return nil

@@ -116,8 +116,10 @@ type Store interface {
 
 	// Rotate atomically inserts next and, on the key oldID, sets
 	// RotatedToID = next.ID and ExpiresAt = min(ExpiresAt, graceEnd) (a zero
-	// ExpiresAt counts as infinitely late). next.RotatedFromID is oldID. It
-	// returns the updated old record. ErrNotFound if oldID does not exist or
+	// ExpiresAt counts as infinitely late). next.RotatedFromID is oldID. If
+	// the old key has a quota, its budget as it stands moves to next (whose
+	// own Quota is replaced) and the old key's Remaining becomes 0, so a
+	// rotation never adds budget. It returns the updated old record. ErrNotFound if oldID does not exist or
 	// is revoked; ErrConflict if it was already rotated or next collides.
 	Rotate(ctx context.Context, oldID string, graceEnd time.Time, next *Record) (*Record, error)
 

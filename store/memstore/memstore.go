@@ -175,6 +175,11 @@ func (s *Store) Rotate(ctx context.Context, oldID string, graceEnd time.Time, ne
 		if rec.RotatedToID != "" {
 			return fmt.Errorf("memstore: key already rotated: %w", apikey.ErrConflict)
 		}
+		if q := rec.Quota; q != nil { // the budget moves, as it stands, to the successor
+			moved := *q
+			next.Quota = &moved
+			q.Remaining = 0
+		}
 		if err := s.insertLocked(next); err != nil {
 			return err
 		}

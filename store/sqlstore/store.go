@@ -43,6 +43,8 @@ type queries struct {
 	revoke   string
 	rotate   string
 	rehash   string
+	// drainQuota empties a key's quota: its budget moved to a successor.
+	drainQuota string
 }
 
 // New returns a Store over db, whose driver speaks dialect. It does not
@@ -71,9 +73,10 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 		rotate: "UPDATE " + t + " SET rotated_to_id = ?, " +
 			"expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? THEN ? ELSE expires_at END" +
 			live + " AND rotated_to_id IS NULL",
-		rehash: "UPDATE " + t + " SET digest = ?, digest_scheme = ?" + live + " AND digest = ?",
+		rehash:     "UPDATE " + t + " SET digest = ?, digest_scheme = ?" + live + " AND digest = ?",
+		drainQuota: "UPDATE " + t + " SET quota_remaining = 0 WHERE id = ?",
 	}
-	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash} {
+	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash, &s.q.drainQuota} {
 		*q = dialect.rebind(*q)
 	}
 	s.byDigest.query = s.q.byDigest

@@ -60,15 +60,24 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Re
 func (s *Store) Rotate(ctx context.Context, oldID string, graceEnd time.Time, next *apikey.Record) (*apikey.Record, error) {
 	next = next.Clone()
 	next.RotatedFromID = oldID
-	ins, err := encode(next)
-	if err != nil {
-		return nil, err
-	}
 	grace := micros(graceEnd)
 	args := []any{bin(next.ID), grace, grace, bin(oldID)}
 	unchanged := func(*apikey.Record) error { return apikey.ErrConflict } // already rotated
-	insert := func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q.insert, ins...)
+	insert := func(tx *sql.Tx, old *apikey.Record) error {
+		if q := old.Quota; q != nil {
+			// The budget moves, as it stands now, to the successor.
+			moved := *q
+			next.Quota = &moved
+			if _, err := tx.ExecContext(ctx, s.q.drainQuota, bin(oldID)); err != nil {
+				return err
+			}
+			q.Remaining = 0
+		}
+		ins, err := encode(next)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q.insert, ins...)
 		return err
 	}
 	return s.change(ctx, "rotate", oldID, s.q.rotate, args, unchanged, insert)
@@ -96,7 +105,7 @@ func (s *Store) SetDigest(ctx context.Context, id string, old, d apikey.Digest, 
 // rows whose values changed, so a row that matched with equal values also
 // ends up in unchanged.
 func (s *Store) change(ctx context.Context, op, id, update string, args []any,
-	unchanged func(*apikey.Record) error, also func(*sql.Tx) error) (*apikey.Record, error) {
+	unchanged func(*apikey.Record) error, also func(*sql.Tx, *apikey.Record) error) (*apikey.Record, error) {
 	var rec *apikey.Record
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var n int64
@@ -124,7 +133,7 @@ func (s *Store) change(ctx context.Context, op, id, update string, args []any,
 			}
 		}
 		if also != nil {
-			return also(tx)
+			return also(tx, rec)
 		}
 		return nil
 	})

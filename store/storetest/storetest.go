@@ -375,6 +375,23 @@ func testRotate(t *testing.T, s apikey.Store) {
 			t.Errorf("rotating a rotated key: err = %v, want ErrConflict", err)
 		}
 	})
+	t.Run("the quota moves", func(t *testing.T) {
+		old := Record("rotate metered")
+		old.Quota = &apikey.Quota{Limit: 10, Remaining: 3, Refill: apikey.RefillDaily, PeriodStart: base.Truncate(24 * time.Hour)}
+		mustInsert(t, s, old)
+		next := Record("rotate metered next")
+		next.Quota = &apikey.Quota{Limit: 10, Remaining: 10, Refill: apikey.RefillDaily} // stale: the store decides
+		got, err := s.Rotate(ctx, old.ID, base.Add(time.Hour), next)
+		if err != nil {
+			t.Fatalf("Rotate: %v", err)
+		}
+		if got.Quota == nil || got.Quota.Remaining != 0 || mustByID(t, s, old.ID).Quota.Remaining != 0 {
+			t.Errorf("the old key keeps a budget after rotation: %+v", got.Quota)
+		}
+		if q := mustByID(t, s, next.ID).Quota; q == nil || q.Remaining != 3 || !q.PeriodStart.Equal(old.Quota.PeriodStart) {
+			t.Errorf("the successor's quota is %+v, want the 3 left of the old key's period", q)
+		}
+	})
 	t.Run("earlier expiry stays", func(t *testing.T) {
 		old := Record("rotate expiring")
 		old.ExpiresAt = base.Add(time.Minute)
