@@ -1,6 +1,10 @@
 package apikey
 
-import "context"
+import (
+	"context"
+	"net/http"
+	"net/netip"
+)
 
 // VerifyWith makes a middleware check keys with verify instead of
 // Manager.Check, for answers no store gives.
@@ -18,3 +22,12 @@ func LimiterBuckets(l *LocalLimiter) int { return l.buckets() }
 
 // DraftFields exposes the IETF RateLimit serialisation for its test.
 var DraftFields = draftFields
+
+// BlockedClients reports how many clients a middleware's failure throttle
+// blocks now (as its success path sees it).
+func BlockedClients(h any) int32 { return h.(*authMiddleware).throttle.nblocked.Load() }
+
+// ClientAddr is the throttle's name for the client of r.
+func ClientAddr(r *http.Request, trusted ...netip.Prefix) string {
+	return newFailureThrottle(PerMinute(1), trusted).clientAddr(r)
+}

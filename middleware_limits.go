@@ -173,114 +173,130 @@ func PerPathValue(name string) func(*http.Request, *Key) string {
 
 // failureThrottle counts failed authentications per client address. The
 // success path pays one atomic load: only while some client is blocked
-// does it look the client up.
+// does it look the client up. Blocks expire by themselves: the set is swept
+// at most once a second, and it never holds more than maxBlocked clients.
 type failureThrottle struct {
 	limit   Limit
 	buckets *LocalLimiter
 	trusted []netip.Prefix
 
-	mu       sync.Mutex
-	blocked  map[string]time.Time // client -> blocked until
-	nblocked atomic.Int32
+	mu        sync.Mutex
+	blocked   map[string]time.Time // client -> blocked until
+	nblocked  atomic.Int32         // len(blocked), read without the lock
+	lastSweep time.Time
 }
 
+const maxBlocked = 1 << 16
+
 func newFailureThrottle(l Limit, trusted []netip.Prefix) *failureThrottle {
-	return &failureThrottle{limit: l, buckets: NewLocalLimiter(1 << 16), trusted: trusted, blocked: map[string]time.Time{}}
+	return &failureThrottle{limit: l, buckets: NewLocalLimiter(maxBlocked), trusted: trusted, blocked: map[string]time.Time{}}
 }
 
 // blockedFor returns how long client must wait, or 0.
 func (f *failureThrottle) blockedFor(client string, now time.Time) time.Duration {
-	if f.nblocked.Load() == 0 {
-		return 0
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sweepLocked(now, false)
 	until, ok := f.blocked[client]
-	if !ok {
-		return 0
-	}
-	if !now.Before(until) {
-		delete(f.blocked, client)
-		f.nblocked.Add(-1)
+	if !ok || !now.Before(until) {
 		return 0
 	}
 	return until.Sub(now)
+}
+
+// sweepLocked drops expired blocks, at most once a second unless forced.
+func (f *failureThrottle) sweepLocked(now time.Time, force bool) {
+	if !force && now.Sub(f.lastSweep) < time.Second {
+		return
+	}
+	f.lastSweep = now
+	for c, until := range f.blocked {
+		if !now.Before(until) {
+			delete(f.blocked, c)
+		}
+	}
+	f.nblocked.Store(int32(len(f.blocked)))
 }
 
 // failed counts one failure of client; when its budget is spent, the client
 // is blocked until one more failure would be allowed.
 func (f *failureThrottle) failed(client string, now time.Time) {
 	req := [1]LimitRequest{{Key: LimitKey{Policy: "auth_failures", Subject: client}, Limit: f.limit, Cost: 1}}
-	if d := f.buckets.allow(now, req[:]); d.Allowed && d.Remaining > 0 {
+	d := f.buckets.allow(now, req[:])
+	switch {
+	case d.Allowed && d.Remaining > 0:
 		return
-	} else if d.Allowed {
-		d.RetryAfter = durationFor(1, f.limit) // the last one allowed: the next must wait
-		f.block(client, now.Add(d.RetryAfter))
-	} else {
-		f.block(client, now.Add(d.RetryAfter))
+	case d.Allowed:
+		d.RetryAfter = durationFor(1, f.limit) // that was the last one: the next must wait
 	}
-}
-
-func (f *failureThrottle) block(client string, until time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.blocked[client]; !ok {
-		f.nblocked.Add(1)
-		if len(f.blocked) >= 1<<16 { // bounded: drop expired blocks first
-			for c, u := range f.blocked {
-				if !u.After(until.Add(-f.limit.Period)) {
-					delete(f.blocked, c)
-					f.nblocked.Add(-1)
-				}
-			}
+	if len(f.blocked) >= maxBlocked {
+		f.sweepLocked(now, true)
+		if len(f.blocked) >= maxBlocked {
+			return // full of live blocks: the client's own bucket still counts it
 		}
 	}
-	f.blocked[strings.Clone(client)] = until
+	f.blocked[strings.Clone(client)] = now.Add(d.RetryAfter)
+	f.nblocked.Store(int32(len(f.blocked)))
 }
 
-// clientAddr is the client's IP address as a string (a substring of the
-// request's own strings: no allocation): the peer, or with trusted proxies
-// the right-most untrusted address of X-Forwarded-For.
+// clientAddr names the client for the throttle: the peer's IP address, or
+// with trusted proxies the right-most address of X-Forwarded-For that is not
+// a trusted proxy. Ports are dropped, IPv4-mapped addresses unmapped, and
+// IPv6 addresses counted per /64 (what one subscriber usually holds). A
+// chain that stops parsing ends at the last address that did.
 func (f *failureThrottle) clientAddr(r *http.Request) string {
-	peer := hostOf(r.RemoteAddr)
-	if len(f.trusted) == 0 || !f.isTrusted(peer) {
-		return peer
+	peer, ok := parseHost(r.RemoteAddr)
+	if !ok {
+		return r.RemoteAddr
 	}
+	if len(f.trusted) == 0 || !f.isTrusted(peer) {
+		return clientKey(peer)
+	}
+	last := peer
 	xff := r.Header["X-Forwarded-For"]
 	for i := len(xff) - 1; i >= 0; i-- {
-		v := xff[i]
-		for v != "" {
-			j := strings.LastIndexByte(v, ',')
-			addr := strings.TrimSpace(v[j+1:])
-			v = v[:max(j, 0)]
-			if j < 0 {
-				v = ""
+		entries := strings.Split(xff[i], ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			a, ok := parseHost(entries[j])
+			if !ok {
+				return clientKey(last)
 			}
-			if addr != "" && !f.isTrusted(addr) {
-				return addr
+			if !f.isTrusted(a) {
+				return clientKey(a)
 			}
+			last = a
 		}
 	}
-	return peer
+	return clientKey(last)
 }
 
-func (f *failureThrottle) isTrusted(addr string) bool {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return false
-	}
+func (f *failureThrottle) isTrusted(a netip.Addr) bool {
 	for _, p := range f.trusted {
-		if p.Contains(ip.Unmap()) {
+		if p.Contains(a) {
 			return true
 		}
 	}
 	return false
 }
 
-// hostOf is the host part of "host:port" or "[v6]:port", or s itself.
-func hostOf(s string) string {
-	if i := strings.LastIndexByte(s, ':'); i >= 0 && strings.IndexByte(s[i:], ']') < 0 {
-		s = s[:i]
+// parseHost reads "ip", "ip:port", "[v6]" or "[v6]:port".
+func parseHost(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
 	}
-	return strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.WithZone("").Unmap(), true
+}
+
+func clientKey(a netip.Addr) string {
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
 }

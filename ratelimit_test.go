@@ -326,3 +326,54 @@ func TestFailureThrottle(t *testing.T) {
 		assert.Equal(t, 200, do(secret, "203.0.113.9:4003", ""))
 	})
 }
+
+func TestThrottleClientAddress(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	for _, tc := range []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"peer", "203.0.113.9:4000", nil, "203.0.113.9"},
+		{"untrusted peer's X-Forwarded-For is ignored", "203.0.113.9:4000", []string{"198.51.100.1"}, "203.0.113.9"},
+		{"client behind a proxy", "10.0.0.2:80", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"a port on the client is not a new client", "10.0.0.2:80", []string{"198.51.100.1:51234"}, "198.51.100.1"},
+		{"a port on a trusted hop", "10.0.0.2:80", []string{"198.51.100.1, 10.0.0.3:8080"}, "198.51.100.1"},
+		{"several header lines", "10.0.0.2:80", []string{"198.51.100.7", "198.51.100.1 , 10.0.0.3"}, "198.51.100.1"},
+		{"garbage stops the chain at the last good hop", "10.0.0.2:80", []string{"198.51.100.1, not-an-ip, 10.0.0.3"}, "10.0.0.3"},
+		{"only proxies", "10.0.0.2:80", []string{"10.0.0.9"}, "10.0.0.9"},
+		{"IPv6 is counted per /64", "[2001:db8:1:2:aaaa::1]:443", nil, "2001:db8:1:2::/64"},
+		{"bare IPv6 in X-Forwarded-For", "[fd00::1]:443", []string{"2001:db8:1:2::99"}, "2001:db8:1:2::/64"},
+		{"IPv4-mapped IPv6", "[::ffff:203.0.113.9]:80", nil, "203.0.113.9"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.peer
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		assert.Equal(t, tc.want, apikey.ClientAddr(r, proxies...), tc.name)
+	}
+}
+
+// Blocks expire by themselves: once they have, the success path is back to
+// one atomic load.
+func TestThrottleBlocksExpire(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		m := newManager(t, memstore.New())
+		other := newManager(t, memstore.New())
+		_, unknown := create(t, other, apikey.CreateParams{})
+		h := m.Middleware(apikey.ThrottleFailures(apikey.PerMinute(2)))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		for range 3 {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("X-API-Key", unknown)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+		require.Equal(t, int32(1), apikey.BlockedClients(h))
+		time.Sleep(2 * time.Minute)
+		r := httptest.NewRequest(http.MethodGet, "/", nil) // any request sweeps
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		assert.Equal(t, int32(0), apikey.BlockedClients(h))
+	})
+}
