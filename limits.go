@@ -110,6 +110,7 @@ func (m *Manager) Allow(ctx context.Context, reqs ...LimitRequest) (Decision, er
 // decide asks the limiter about reqs: a *RateLimitError when refused,
 // ErrStoreUnavailable when the limiter fails (unless it fails open).
 func (p *limitPolicy) decide(ctx context.Context, reqs []LimitRequest) (Decision, error) {
+	reqs = mergeDuplicates(reqs)
 	now := p.clock()
 	var d Decision
 	if p.local != nil {
@@ -131,6 +132,36 @@ func (p *limitPolicy) decide(ctx context.Context, reqs []LimitRequest) (Decision
 		return d, &RateLimitError{Decision: d}
 	}
 	return d, nil
+}
+
+// mergeDuplicates returns reqs with requests for one bucket combined (their
+// costs added), so that a bucket is never checked twice against the same
+// tokens. Without duplicates, the common case, it returns reqs itself.
+func mergeDuplicates(reqs []LimitRequest) []LimitRequest {
+	dup := false
+	for i := 1; i < len(reqs) && !dup; i++ {
+		for j := range i {
+			if reqs[i].Key == reqs[j].Key {
+				dup = true
+				break
+			}
+		}
+	}
+	if !dup {
+		return reqs
+	}
+	merged := make([]LimitRequest, 0, len(reqs))
+next:
+	for _, r := range reqs {
+		for i := range merged {
+			if merged[i].Key == r.Key {
+				merged[i].Cost = max(merged[i].Cost, 1) + max(r.Cost, 1)
+				continue next
+			}
+		}
+		merged = append(merged, r)
+	}
+	return merged
 }
 
 // limit takes cost from every limit that applies to rec (and the route's

@@ -330,12 +330,12 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 			a.throttle.failed(a.throttle.clientAddr(r), time.Now())
 		}
 		if errors.Is(err, ErrRateLimited) {
-			setRateLimitHeaders(w.Header(), d, a.draftHeaders)
+			setRateLimitHeaders(w.Header(), d, a.draftHeaders, &a.manager.limits)
 		}
 		a.responder.refuse(w, r, classify(err), err, a.scopeParam)
 		return
 	}
-	setRateLimitHeaders(w.Header(), d, a.draftHeaders)
+	setRateLimitHeaders(w.Header(), d, a.draftHeaders, &a.manager.limits)
 	ctx := &authContext{Context: r.Context(), key: key, manager: a.manager, method: AuthMethodAPIKey,
 		responder: a.responder, room: roomOf(d), draftHeaders: a.draftHeaders}
 	r2 := r.WithContext(ctx)

@@ -45,19 +45,22 @@ func TrustedProxies(prefixes ...netip.Prefix) MiddlewareOption {
 // setRateLimitHeaders describes d in X-RateLimit-Limit, -Remaining and
 // -Reset (Unix epoch seconds, rounded up, as GitHub sends it), and in the
 // IETF fields when asked.
-func setRateLimitHeaders(h http.Header, d Decision, draft bool) {
+// A quota that never refills has no reset time: Reset and t are left out.
+func setRateLimitHeaders(h http.Header, d Decision, draft bool, p *limitPolicy) {
 	if d.Policy == "" {
 		return // no limit applied
 	}
 	h["X-Ratelimit-Limit"] = []string{smallInt(d.Limit)}
 	h["X-Ratelimit-Remaining"] = []string{smallInt(d.Remaining)}
-	reset := d.Reset.Unix()
-	if d.Reset.Nanosecond() > 0 {
-		reset++
+	if !d.Reset.IsZero() {
+		reset := d.Reset.Unix()
+		if d.Reset.Nanosecond() > 0 {
+			reset++
+		}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
 	}
-	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
 	if draft {
-		policy, state := draftFields(d)
+		policy, state := draftFields(d, p.clock())
 		h["Ratelimit-Policy"] = []string{policy}
 		h["Ratelimit"] = []string{state}
 	}
@@ -69,15 +72,22 @@ func setRateLimitHeaders(h http.Header, d Decision, draft bool) {
 // seconds) on the policy, r (remaining) and t (seconds until reset) on the
 // state. The policy name is server configuration (a plan or route name),
 // never key material; no pk parameter is sent.
-func draftFields(d Decision) (policy, state string) {
+// A limit without a window (a quota that never refills) has no w, and one
+// without a reset time no t. now is the limiter's clock.
+func draftFields(d Decision, now time.Time) (policy, state string) {
 	name := sfString(d.Policy)
-	window := max(int64((d.Window+time.Second-1)/time.Second), 1)
-	until := retrySeconds(time.Until(d.Reset))
-	if !d.Reset.After(time.Now()) {
-		until = 0
+	policy = name + ";q=" + strconv.Itoa(d.Limit)
+	if d.Window > 0 {
+		policy += ";w=" + strconv.FormatInt(max(int64((d.Window+time.Second-1)/time.Second), 1), 10)
 	}
-	policy = name + ";q=" + strconv.Itoa(d.Limit) + ";w=" + strconv.FormatInt(window, 10)
-	state = name + ";r=" + strconv.Itoa(max(d.Remaining, 0)) + ";t=" + strconv.FormatInt(until, 10)
+	state = name + ";r=" + strconv.Itoa(max(d.Remaining, 0))
+	if !d.Reset.IsZero() {
+		until := int64(0)
+		if d.Reset.After(now) {
+			until = retrySeconds(d.Reset.Sub(now))
+		}
+		state += ";t=" + strconv.FormatInt(until, 10)
+	}
 	return policy, state
 }
 
@@ -146,12 +156,12 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 			req := [1]LimitRequest{{Key: LimitKey{Policy: "route:" + name, Subject: subject(r, ac.key)}, Limit: limit, Cost: 1, Name: name}}
 			d, err := m.limits.decide(r.Context(), req[:])
 			if err != nil {
-				setRateLimitHeaders(w.Header(), d, ac.draftHeaders)
+				setRateLimitHeaders(w.Header(), d, ac.draftHeaders, &m.limits)
 				p.refuse(w, r, classify(err), err, "")
 				return
 			}
 			if roomOf(d) < ac.room {
-				setRateLimitHeaders(w.Header(), d, ac.draftHeaders)
+				setRateLimitHeaders(w.Header(), d, ac.draftHeaders, &m.limits)
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"sync"
@@ -138,7 +139,8 @@ func (e *RateLimitError) RetryAfter() time.Duration { return e.Decision.RetryAft
 type LocalLimiter struct {
 	shards    [limiterShards]limiterShard
 	perShard  int
-	evictions int64 // buckets dropped while still in use; for tests and metrics
+	seed      maphash.Seed // shards by a keyed hash: subjects cannot be aimed at one shard
+	evictions int64        // buckets dropped while still in use; for tests and metrics
 }
 
 const (
@@ -164,21 +166,17 @@ func NewLocalLimiter(maxBuckets int) *LocalLimiter {
 	if maxBuckets <= 0 {
 		maxBuckets = DefaultLimiterBuckets
 	}
-	l := &LocalLimiter{perShard: max(maxBuckets/limiterShards, 1)}
+	l := &LocalLimiter{perShard: max(maxBuckets/limiterShards, 1), seed: maphash.MakeSeed()}
 	for i := range l.shards {
 		l.shards[i].buckets = map[LimitKey]*bucket{}
 	}
 	return l
 }
 
-func shardOfKey(k LimitKey) int {
-	h := uint32(2166136261)
-	for _, s := range [2]string{k.Policy, k.Subject} {
-		for i := max(0, len(s)-12); i < len(s); i++ {
-			h = (h ^ uint32(s[i])) * 16777619
-		}
-	}
-	return int(h % limiterShards)
+// shardOf picks k's shard: a keyed hash of the subject (which requests
+// influence), mixed with the policy's length (which the server chooses).
+func (l *LocalLimiter) shardOf(k LimitKey) int {
+	return int((maphash.String(l.seed, k.Subject) + uint64(len(k.Policy))) % limiterShards)
 }
 
 // Allow implements Limiter.
@@ -197,7 +195,7 @@ func (l *LocalLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
 		shards, buckets = make([]int, 0, len(reqs)), make([]*bucket, 0, len(reqs))
 	}
 	for _, r := range reqs {
-		shards = append(shards, shardOfKey(r.Key))
+		shards = append(shards, l.shardOf(r.Key))
 	}
 	buckets = buckets[:len(reqs)]
 	switch len(reqs) {
@@ -293,25 +291,27 @@ func (l *LocalLimiter) bucketLocked(sh *limiterShard, k LimitKey, limit Limit, n
 	return b
 }
 
-// evictLocked makes room in sh: full buckets go first, then, if still
-// full, the least recently used quarter.
+// evictLocked makes room in sh, down to three quarters of its share so
+// that eviction stays amortized O(1) per insert: full buckets go first,
+// then the least recently used. Buckets used at now (by the decision in
+// progress) are never dropped.
 func (l *LocalLimiter) evictLocked(sh *limiterShard, now time.Time) {
+	target := l.perShard * 3 / 4
 	for k, b := range sh.buckets {
-		if b.lim.TokensAt(now) >= float64(b.limit.burst()) {
+		if !b.used.Equal(now) && b.lim.TokensAt(now) >= float64(b.limit.burst()) {
 			delete(sh.buckets, k)
 		}
 	}
-	if len(sh.buckets) < l.perShard {
+	if len(sh.buckets) <= target {
 		return
 	}
-	var oldest []time.Time
+	oldest := make([]time.Time, 0, len(sh.buckets))
 	for _, b := range sh.buckets {
 		oldest = append(oldest, b.used)
 	}
-	// A quarter at a time keeps eviction amortized O(1) per insert.
-	cut := quantile(oldest, len(oldest)/4)
+	cut := quantile(oldest, len(oldest)-target-1)
 	for k, b := range sh.buckets {
-		if !b.used.After(cut) {
+		if !b.used.After(cut) && !b.used.Equal(now) {
 			delete(sh.buckets, k)
 			l.evictions++
 		}

@@ -251,10 +251,16 @@ func TestMiddlewareRateLimitHeaders(t *testing.T) {
 
 func TestDraftFieldsSerialisation(t *testing.T) {
 	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	policy, state := apikey.DraftFields(apikey.Decision{Policy: `plan:"odd"\`, Limit: 100, Window: 90 * time.Second,
-		Remaining: 7, Reset: time.Now().Add(2500 * time.Millisecond)})
+		Remaining: 7, Reset: now.Add(2500 * time.Millisecond)}, now)
 	assert.Equal(t, `"plan:\"odd\"\\";q=100;w=90`, policy)
 	assert.Equal(t, `"plan:\"odd\"\\";r=7;t=3`, state)
+
+	// A quota that never refills: no window, no reset time.
+	policy, state = apikey.DraftFields(apikey.Decision{Policy: "quota", Limit: 1, Remaining: 0}, now)
+	assert.Equal(t, `"quota";q=1`, policy)
+	assert.Equal(t, `"quota";r=0`, state)
 }
 
 func TestLimitRoute(t *testing.T) {
@@ -376,4 +382,35 @@ func TestThrottleBlocksExpire(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), r)
 		assert.Equal(t, int32(0), apikey.BlockedClients(h))
 	})
+}
+
+// The same bucket twice in one decision is one request of the summed cost,
+// not two checks against the same tokens.
+func TestDuplicateLimitKeysAreMerged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := newManager(t, memstore.New())
+	req := apikey.LimitRequest{Key: apikey.LimitKey{Policy: "p", Subject: "s"}, Limit: apikey.PerHour(1), Cost: 1, Name: "p"}
+	_, err := m.Allow(ctx, req, req)
+	requireRateLimited(t, err)
+	_, err = m.Allow(ctx, req)
+	assert.NoError(t, err, "the refused pair took nothing")
+}
+
+func TestQuotaRefusalHeadersWithoutRefill(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, memstore.New())
+	_, once := create(t, m, apikey.CreateParams{Quota: &apikey.Quota{Limit: 1}})
+	h := m.Middleware(apikey.RateLimitHeadersDraft())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var w *httptest.ResponseRecorder
+	for range 2 {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", once)
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+	}
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Empty(t, w.Header().Get("X-RateLimit-Reset"), "no reset time to announce")
+	assert.Equal(t, `"quota";r=0`, w.Header().Get("RateLimit"), "no t that would invite a retry")
+	assert.Equal(t, `"quota";q=1`, w.Header().Get("RateLimit-Policy"), "no made-up window")
 }
