@@ -314,8 +314,8 @@ func (m *Manager) newRecord(k Key) (*Record, string, error) {
 }
 
 func (m *Manager) validateCreate(p *CreateParams, now time.Time) error {
-	if n := utf8.RuneCountInString(p.Name); n == 0 || n > maxNameLen || !utf8.ValidString(p.Name) {
-		return paramErr("name", "must be 1 to 200 characters of UTF-8")
+	if err := validateName(p.Name); err != nil {
+		return err
 	}
 	if utf8.RuneCountInString(p.OwnerID) > maxOwnerLen || !utf8.ValidString(p.OwnerID) {
 		return paramErr("owner_id", "must be at most 200 characters of UTF-8")
@@ -342,6 +342,13 @@ func (m *Manager) validateCreate(p *CreateParams, now time.Time) error {
 		} else if p.ExpiresAt.After(limit) {
 			return paramErr("expires_at", "must be within the maximum lifetime of "+m.maxLifetime.String())
 		}
+	}
+	return nil
+}
+
+func validateName(name string) error {
+	if n := utf8.RuneCountInString(name); n == 0 || n > maxNameLen || !utf8.ValidString(name) {
+		return paramErr("name", "must be 1 to 200 characters of UTF-8")
 	}
 	return nil
 }
@@ -620,8 +627,8 @@ func (m *Manager) view(rec *Record) *Key {
 // left as they are. ErrNotFound for unknown or revoked keys.
 func (m *Manager) Update(ctx context.Context, id string, p UpdateParams) (*Key, error) {
 	if p.Name != nil {
-		if n := utf8.RuneCountInString(*p.Name); n == 0 || n > maxNameLen || !utf8.ValidString(*p.Name) {
-			return nil, paramErr("name", "must be 1 to 200 characters of UTF-8")
+		if err := validateName(*p.Name); err != nil {
+			return nil, err
 		}
 	}
 	if err := validateMetadata(p.Metadata); err != nil {

@@ -135,6 +135,13 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 	if subject == nil {
 		subject = PerKey
 	}
+	// Decided once: a misconfigured route limit refuses every request (503)
+	// rather than leave the route unlimited.
+	var invalid error
+	if limit.validate("route_limit") != nil || name == "" || limit.IsZero() {
+		invalid = paramErr("route_limit", "needs a name and a valid limit")
+	}
+	policy := "route:" + name
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ac := fromContext(r.Context())
@@ -148,12 +155,12 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 			if p == nil {
 				p = defaultResponder
 			}
-			if err := limit.validate("route_limit"); err != nil || name == "" || limit.IsZero() {
-				p.refuse(w, r, unavailable, paramErr("route_limit", "needs a name and a valid limit"), "")
+			if invalid != nil {
+				p.refuse(w, r, unavailable, invalid, "")
 				return
 			}
 			m := ac.manager
-			req := [1]LimitRequest{{Key: LimitKey{Policy: "route:" + name, Subject: subject(r, ac.key)}, Limit: limit, Cost: 1, Name: name}}
+			req := [1]LimitRequest{{Key: LimitKey{Policy: policy, Subject: subject(r, ac.key)}, Limit: limit, Cost: 1, Name: name}}
 			d, err := m.limits.decide(r.Context(), req[:])
 			if err != nil {
 				setRateLimitHeaders(w.Header(), d, ac.draftHeaders, &m.limits)

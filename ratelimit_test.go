@@ -414,3 +414,26 @@ func TestQuotaRefusalHeadersWithoutRefill(t *testing.T) {
 	assert.Equal(t, `"quota";r=0`, w.Header().Get("RateLimit"), "no t that would invite a retry")
 	assert.Equal(t, `"quota";q=1`, w.Header().Get("RateLimit-Policy"), "no made-up window")
 }
+
+// A misconfigured route limit refuses every request rather than leave the
+// route unlimited.
+func TestInvalidRouteLimitFailsClosed(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, memstore.New())
+	_, secret := create(t, m, apikey.CreateParams{})
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for name, mw := range map[string]func(http.Handler) http.Handler{
+		"no name":        apikey.LimitRoute("", apikey.PerMinute(1), nil),
+		"zero limit":     apikey.LimitRoute("r", apikey.Limit{}, nil),
+		"negative limit": apikey.LimitRoute("r", apikey.Limit{Requests: -1, Period: time.Minute}, nil),
+	} {
+		h := m.Middleware()(mw(ok))
+		for range 2 {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("X-API-Key", secret)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			assert.Equal(t, http.StatusServiceUnavailable, w.Code, name)
+		}
+	}
+}

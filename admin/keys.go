@@ -310,9 +310,7 @@ func requestedLimits(req createRequest, p *Principal) (string, apikey.Limit, *ap
 		plan = *req.Plan
 	}
 	if l := req.RateLimit; l != nil {
-		if l.Requests <= 0 || l.PeriodSeconds <= 0 || l.Burst < 0 {
-			return "", apikey.Limit{}, nil, badRequest("rate_limit: requests and period_seconds must be positive")
-		}
+		// The Manager validates it, as a 400 naming rate_limit.
 		limit = apikey.Limit{Requests: l.Requests, Period: time.Duration(l.PeriodSeconds * float64(time.Second)), Burst: l.Burst}
 	}
 	if q := req.Quota; q != nil {

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -38,6 +39,15 @@ func TestCreateWithLimits(t *testing.T) {
 
 	a = e.do("POST", "/v1/api-keys", "", map[string]any{"name": "x", "owner_id": "org_1", "plan": "platinum"})
 	assert.Equal(t, 400, a.status, "an unknown plan: %s", a.body)
+	for _, bad := range []map[string]any{
+		{"requests": 0, "period_seconds": 60},
+		{"requests": 10, "period_seconds": -1},
+		{"requests": 10, "period_seconds": 60, "burst": -1},
+	} {
+		a = e.do("POST", "/v1/api-keys", "", map[string]any{"name": "x", "owner_id": "org_1", "rate_limit": bad})
+		assert.Equal(t, 400, a.status, "%v: %s", bad, a.body)
+		assert.True(t, strings.HasPrefix(a.errMessage(), "rate_limit:"), "%v: %s", bad, a.body)
+	}
 
 	// A key that manages keys cannot set limits, and passes on its own.
 	_, planned, err := m.Create(context.Background(), apikey.CreateParams{Name: "mgr", OwnerID: "org_1",
