@@ -23,21 +23,27 @@ type Principal struct {
 	AllOwners bool
 	// Scopes are the scopes the caller holds: it needs api_keys:manage
 	// (api_keys:read for reading), and may grant only these, under the
-	// Manager's wildcards and implications.
+	// Manager's wildcards and implications. A caller that is not an
+	// administrator may change, rotate or revoke only keys it could have
+	// created itself: within its scopes, environment, lifetime, plan, rate
+	// limit and quota rules; other keys of its owner answer 403.
 	Scopes []string
-	// AnyScope lets the caller manage and read keys and grant any scope,
-	// whatever Scopes says: an administrator.
+	// AnyScope lets the caller manage and read keys, grant any scope and
+	// act on any key of the owners it manages, whatever Scopes says: an
+	// administrator.
 	AnyScope bool
 	// Environment, when set, is the only environment of the keys the
-	// caller may create or rotate ("test" for a test key).
+	// caller may create, rotate or change ("test" for a test key).
 	Environment string
-	// ExpiresAt, when set, is a time no key the caller creates or rotates
-	// may outlive.
+	// ExpiresAt, when set, is a time no key the caller creates, rotates or
+	// changes may outlive.
 	ExpiresAt time.Time
 	// Plan and RateLimit are what keys the caller creates get, unless it is
-	// an administrator (AnyScope), who may set them per key; Metered callers
-	// (a key with a quota) may not create keys, which would each bring a
-	// new budget.
+	// an administrator (AnyScope), who may set them per key; it may rotate
+	// or change only keys with the same. Only an administrator gives keys a
+	// quota, or acts on keys with one; Metered callers (a key with a quota)
+	// may not create, rotate or change keys but themselves, since each new
+	// key would bring a new budget.
 	Plan      string
 	RateLimit apikey.Limit
 	Metered   bool
@@ -86,21 +92,3 @@ func (h *handler) mayAccess(p *Principal, manage bool) bool {
 // owns reports whether p may see key k. Keys of other owners are answered
 // as unknown ones.
 func (p *Principal) owns(k *apikey.Key) bool { return p.AllOwners || k.OwnerID == p.OwnerID }
-
-// mayGrant checks that p may hand out a key with these scopes, of env,
-// expiring at expires (zero: never): no escalation.
-func (h *handler) mayGrant(p *Principal, scopes []string, env string, expires time.Time) *apiError {
-	for _, s := range scopes {
-		// Invalid scopes are the Manager's to reject, as a 400 naming the field.
-		if apikey.ValidScope(s) && !h.holds(p, s) {
-			return forbidden("scopes: the caller cannot grant a scope it does not hold")
-		}
-	}
-	if p.Environment != "" && env != p.Environment {
-		return forbidden("environment: the caller may only issue " + p.Environment + " keys")
-	}
-	if !p.ExpiresAt.IsZero() && (expires.IsZero() || expires.After(p.ExpiresAt)) {
-		return forbidden("expires_at: a key may not outlive the caller's key")
-	}
-	return nil
-}

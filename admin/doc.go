@@ -25,12 +25,17 @@
 // By default the handler authenticates with the Manager's middleware: the
 // caller is an API key holding api_keys:manage (api_keys:read is enough for
 // the GET routes). A key sees and manages only the keys of its own owner;
-// other owners' keys answer 404, as unknown ones do. It cannot create, or
-// rotate, a key with a scope it does not hold itself, a live key when it is
-// a test key, or a key that outlives it. A key without an owner ID is the
-// service's own key and manages every owner's keys (the one the CLI
-// bootstraps, for instance). The Manager's WithMaxLifetime caps every
-// key's lifetime.
+// other owners' keys answer 404, as unknown ones do. One rule set governs
+// every operation that issues a key or acts on one: a caller that is not an
+// administrator (Principal.AnyScope) may create, rotate, change, disable,
+// enable or revoke only a key it could have created itself, so never a key
+// with a scope it does not hold, a live key when it is a test key, a key
+// that outlives it, a key of another plan or rate limit, or a key with a
+// quota (a key with a quota acts only on itself); others answer 403. A leaked
+// weak manage key therefore cannot rotate or revoke a stronger key. A key
+// without an owner ID is the service's own key and manages every owner's
+// keys within its scopes (the one the CLI bootstraps, for instance). The
+// Manager's WithMaxLifetime caps every key's lifetime.
 //
 // WithAuthorizer replaces the middleware with the host's own
 // authentication (sessions, JWTs), for services where keys must not manage

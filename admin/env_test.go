@@ -64,7 +64,12 @@ type env struct {
 }
 
 func newEnv(t *testing.T, store apikey.Store, opts ...admin.Option) *env {
-	m, err := apikey.New(store)
+	return newEnvWith(t, store, nil, opts...)
+}
+
+// newEnvWith is newEnv with Manager options.
+func newEnvWith(t *testing.T, store apikey.Store, mopts []apikey.Option, opts ...admin.Option) *env {
+	m, err := apikey.New(store, mopts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	e := &env{t: t, m: m, now: time.Now()}
@@ -185,5 +190,69 @@ func (e *env) mustCreate(body map[string]any) answer {
 	e.t.Helper()
 	a := e.do("POST", "/v1/api-keys", e.manager, body)
 	require.Equal(e.t, http.StatusCreated, a.status, a.body)
+	return a
+}
+
+// client sends requests to a handler over a real socket (an httptest
+// server), as a remote caller would.
+type client struct {
+	e   *env
+	srv *httptest.Server
+}
+
+func (e *env) serve(h http.Handler) *client {
+	srv := httptest.NewServer(h)
+	e.t.Cleanup(srv.Close)
+	return &client{e: e, srv: srv}
+}
+
+// do is env.do over the socket. body: nil (none), a string (as is, no
+// Content-Type unless given), []byte (likewise), or JSON.
+func (c *client) do(method, path, key string, body any, headers ...string) answer {
+	c.e.t.Helper()
+	var rd io.Reader
+	contentType := ""
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(c.e.t, err)
+		rd, contentType = bytes.NewReader(raw), "application/json"
+	}
+	req, err := http.NewRequest(method, c.srv.URL+path, rd)
+	require.NoError(c.e.t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := c.srv.Client().Do(req)
+	require.NoError(c.e.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(c.e.t, err)
+	a := answer{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && len(raw) > 0 {
+		require.NoError(c.e.t, json.Unmarshal(raw, &a.json), a.body)
+	}
+	if secret := a.str("key"); secret != "" && a.status == http.StatusCreated {
+		c.e.keep(secret)
+	} else {
+		c.e.mu.Lock()
+		c.e.bodies = append(c.e.bodies, a.body)
+		c.e.mu.Unlock()
+	}
 	return a
 }

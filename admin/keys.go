@@ -60,12 +60,13 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request, p *Principal
 			env = p.Environment
 		}
 	}
-	if e := h.mayGrant(p, req.Scopes, env, expires); e != nil {
+	plan, limit, quota, e := requestedLimits(req, p)
+	if e != nil {
 		h.write(w, r, e)
 		return
 	}
-	plan, limit, quota, e := requestedLimits(req, p)
-	if e != nil {
+	if e := h.authorize(p, keySpec{Scopes: req.Scopes, Environment: env, ExpiresAt: expires,
+		Plan: plan, RateLimit: limit, Quota: quota}); e != nil {
 		h.write(w, r, e)
 		return
 	}
@@ -89,6 +90,10 @@ func requestedExpiry(req createRequest, now time.Time) (time.Time, *apiError) {
 		t, err := time.Parse(time.RFC3339Nano, *req.ExpiresAt)
 		if err != nil {
 			return time.Time{}, badRequest("expires_at: must be an RFC 3339 time")
+		}
+		if !t.After(now) {
+			// The zero instant too, which would otherwise mean "never".
+			return time.Time{}, badRequest("expires_at: must be in the future")
 		}
 		return t.UTC(), nil
 	case req.ExpiresInDays != nil:
@@ -185,6 +190,21 @@ func (h *handler) owned(w http.ResponseWriter, r *http.Request, p *Principal) (*
 	return k, true
 }
 
+// ownedToActOn is owned, for a change: the caller must also be able to
+// act on the key (see authorize), or it answers 403. The key is visible to
+// the caller, so 404 would hide nothing.
+func (h *handler) ownedToActOn(w http.ResponseWriter, r *http.Request, p *Principal) (*apikey.Key, bool) {
+	k, ok := h.owned(w, r, p)
+	if !ok {
+		return nil, false
+	}
+	if e := h.mayActOn(p, k); e != nil {
+		h.write(w, r, e)
+		return nil, false
+	}
+	return k, true
+}
+
 func (h *handler) getKey(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if k, ok := h.owned(w, r, p); ok {
 		h.reply(w, r, k, "", nil)
@@ -203,7 +223,7 @@ func (h *handler) updateKey(w http.ResponseWriter, r *http.Request, p *Principal
 		h.write(w, r, e)
 		return
 	}
-	k, ok := h.owned(w, r, p)
+	k, ok := h.ownedToActOn(w, r, p)
 	if !ok {
 		return
 	}
@@ -212,7 +232,7 @@ func (h *handler) updateKey(w http.ResponseWriter, r *http.Request, p *Principal
 }
 
 func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request, p *Principal) {
-	k, ok := h.owned(w, r, p)
+	k, ok := h.ownedToActOn(w, r, p)
 	if !ok {
 		return
 	}
@@ -245,9 +265,12 @@ func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request, p *Principal
 	if !ok {
 		return
 	}
-	// The successor gets the old key's scopes, environment and lifetime,
-	// and its key goes to the caller: the caller must be able to grant them.
-	if e := h.mayGrant(p, old.Scopes, old.Environment, h.successorExpiry(old)); e != nil {
+	// The successor gets the old key's scopes, environment, lifetime, plan,
+	// rate limit and quota, and its key goes to the caller: the caller must
+	// be able to issue it.
+	next := specOf(p, old)
+	next.ExpiresAt = h.successorExpiry(old)
+	if e := h.authorize(p, next); e != nil {
 		h.write(w, r, e)
 		return
 	}
@@ -287,8 +310,8 @@ type quotaJSON struct {
 }
 
 // requestedLimits reads plan, rate_limit and quota. Only an administrator
-// sets them; keys another caller creates take its plan and limit, and a
-// caller with a quota creates none (each new key would be a new budget).
+// sets them; keys another caller creates take its plan and limit (and a
+// caller with a quota creates none: see authorize).
 func requestedLimits(req createRequest, p *Principal) (string, apikey.Limit, *apikey.Quota, *apiError) {
 	if !p.AnyScope {
 		switch {
@@ -298,8 +321,6 @@ func requestedLimits(req createRequest, p *Principal) (string, apikey.Limit, *ap
 			return "", apikey.Limit{}, nil, forbidden("rate_limit: only an administrator sets rate limits and quotas")
 		case req.Quota != nil:
 			return "", apikey.Limit{}, nil, forbidden("quota: only an administrator sets rate limits and quotas")
-		case p.Metered:
-			return "", apikey.Limit{}, nil, forbidden("quota: a key with a quota cannot create keys")
 		}
 		return p.Plan, p.RateLimit, nil, nil
 	}

@@ -132,3 +132,69 @@ func TestAdminHandler(t *testing.T) {
 		assert.Equal(t, 200, code)
 	})
 }
+
+// Rotation and every change obey the rules creation obeys, on the real
+// servers, over a socket: a free-plan, a metered and a weak manage key are
+// refused the keys they could not have created, and nothing changes.
+func TestAdminNoEscalationThroughRotate(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend, open opener) {
+		ctx := context.Background()
+		m, err := apikey.New(migrated(t, open(nil), b.dialect),
+			apikey.WithPlans(map[string]apikey.Limit{"free": apikey.PerMinute(100), "pro": apikey.PerMinute(1000)}))
+		require.NoError(t, err)
+		t.Cleanup(func() { m.Close() })
+		h, err := admin.NewHandler(m, admin.WithCreateLimit(nil))
+		require.NoError(t, err)
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+
+		type key struct{ id, secret string }
+		issue := func(p apikey.CreateParams) key {
+			p.Name, p.OwnerID = "k", "org_1"
+			k, secret, err := m.Create(ctx, p)
+			require.NoError(t, err)
+			return key{k.ID, secret}
+		}
+		manage := []string{admin.ScopeManage, "webhooks:*"}
+		freeMgr := issue(apikey.CreateParams{Scopes: manage, Plan: "free"})
+		meteredMgr := issue(apikey.CreateParams{Scopes: manage, Quota: &apikey.Quota{Limit: 10, Refill: apikey.RefillDaily}})
+		weakMgr := issue(apikey.CreateParams{Scopes: []string{admin.ScopeManage}})
+		pro := issue(apikey.CreateParams{Scopes: []string{"webhooks:read"}, Plan: "pro"})
+		plain := issue(apikey.CreateParams{Scopes: []string{"webhooks:read"}})
+		root := issue(apikey.CreateParams{Scopes: []string{"*"}})
+		freeKey := issue(apikey.CreateParams{Scopes: []string{"webhooks:read"}, Plan: "free"})
+
+		do := func(method, path, key string) (int, string) {
+			t.Helper()
+			req, err := http.NewRequest(method, srv.URL+path, nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var buf bytes.Buffer
+			_, err = buf.ReadFrom(resp.Body)
+			require.NoError(t, err)
+			return resp.StatusCode, buf.String()
+		}
+		for _, tc := range []struct {
+			caller, target key
+			field          string
+		}{
+			{freeMgr, pro, "plan"},
+			{meteredMgr, plain, "quota"},
+			{weakMgr, root, "scopes"},
+		} {
+			for _, op := range []struct{ method, suffix string }{{"POST", "/rotate"}, {"DELETE", ""}} {
+				code, body := do(op.method, "/api-keys/"+tc.target.id+op.suffix, tc.caller.secret)
+				require.Equal(t, 403, code, body)
+				assert.Contains(t, body, `"message":"`+tc.field+`:`)
+			}
+			k, err := m.Get(ctx, tc.target.id)
+			require.NoError(t, err)
+			assert.True(t, k.RevokedAt.IsZero() && k.RotatedToID == "", "untouched")
+		}
+		code, body := do("POST", "/api-keys/"+freeKey.id+"/rotate", freeMgr.secret)
+		assert.Equal(t, 201, code, "a key it could have created: %s", body)
+	})
+}
