@@ -332,8 +332,14 @@ func (m *Manager) validateCreate(p *CreateParams, now time.Time) error {
 	if err := p.Quota.validate(); err != nil {
 		return err
 	}
-	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
-		return paramErr("expires_at", "must be in the future")
+	if !p.ExpiresAt.IsZero() {
+		// Compare what will be stored, in microseconds, with the stored
+		// creation time: an expiry under 1 µs ahead would be born expired,
+		// and one that truncates to the zero time would never expire.
+		p.ExpiresAt = p.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !p.ExpiresAt.After(now) {
+			return paramErr("expires_at", "must be in the future")
+		}
 	}
 	if m.maxLifetime > 0 {
 		limit := now.Add(m.maxLifetime)

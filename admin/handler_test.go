@@ -84,6 +84,8 @@ func TestCreateKeyBadRequests(t *testing.T) {
 			{"both expiries", map[string]any{"name": "x", "expires_in_days": 1, "expires_at": "2099-01-01T00:00:00Z"}, 400, "expires_at", nil},
 			{"bad time", map[string]any{"name": "x", "expires_at": "tomorrow"}, 400, "expires_at", nil},
 			{"past time", map[string]any{"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, 400, "expires_at", nil},
+			{"zero time", map[string]any{"name": "x", "expires_at": "0001-01-01T00:00:00Z"}, 400, "expires_at", nil},
+			{"zero time elsewhere", map[string]any{"name": "x", "expires_at": "0001-01-01T01:00:00+01:00"}, 400, "expires_at", nil},
 			{"metadata too big", map[string]any{"name": "x", "metadata": map[string]string{"a": strings.Repeat("v", 17<<10)}}, 400, "metadata", nil},
 			{"body too large", map[string]any{"name": strings.Repeat("n", 70<<10)}, 413, "", nil},
 			{"not JSON", `name=x`, 415, "", []string{"Content-Type", "application/x-www-form-urlencoded"}},
