@@ -18,7 +18,11 @@
 //
 // Errors have the middleware's shape, {"error":{"code":…,"message":…}}; a
 // 400 names the field at fault. Every response carries Cache-Control:
-// no-store.
+// no-store. A request with a body must send it as application/json (415
+// otherwise), and a state-changing request from a browser must be
+// same-origin (403 csrf_failed otherwise; see WithTrustedOrigins): a
+// cross-site page cannot drive the API through a signed-in browser,
+// whatever the Authorizer reads.
 //
 // # Who may manage keys
 //

@@ -218,6 +218,8 @@ func (c *client) do(method, path, key string, body any, headers ...string) answe
 		rd = strings.NewReader(b)
 	case []byte:
 		rd = bytes.NewReader(b)
+	case io.Reader:
+		rd = b
 	default:
 		raw, err := json.Marshal(b)
 		require.NoError(c.e.t, err)
@@ -255,4 +257,11 @@ func (c *client) do(method, path, key string, body any, headers ...string) answe
 		c.e.mu.Unlock()
 	}
 	return a
+}
+
+// doRaw is do without a key: body as is (string, io.Reader or nil), only
+// the headers given.
+func (c *client) doRaw(method, path string, body any, headers ...string) answer {
+	c.e.t.Helper()
+	return c.do(method, path, "", body, headers...)
 }

@@ -2,7 +2,9 @@ package admin
 
 import (
 	"errors"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,6 +50,9 @@ func NewHandler(m *apikey.Manager, opts ...Option) (http.Handler, error) {
 	for _, opt := range opts {
 		opt(&c)
 	}
+	if c.ui != nil {
+		c.trustedOrigins = append(c.trustedOrigins, c.ui.TrustedOrigins...)
+	}
 	switch {
 	case c.authorizerSet && c.authorizer == nil:
 		return nil, &apikey.ParamError{Field: "authorizer", Reason: "must not be nil"}
@@ -82,9 +87,15 @@ func NewHandler(m *apikey.Manager, opts ...Option) (http.Handler, error) {
 		}
 		api = mw(mux)
 	}
-	api, err := h.withUI(api) // the page and its CSRF check, with WithUI
+	api, err := h.withUI(api) // the page and its CSRF token, with WithUI
 	if err != nil {
 		return nil, err
+	}
+	origin := http.NewCrossOriginProtection()
+	for _, o := range c.trustedOrigins {
+		if err := origin.AddTrustedOrigin(o); err != nil {
+			return nil, &apikey.ParamError{Field: "trusted_origins", Reason: err.Error()}
+		}
 	}
 	doc := openAPIHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -92,8 +103,54 @@ func NewHandler(m *apikey.Manager, opts ...Option) (http.Handler, error) {
 			doc.ServeHTTP(w, r)
 			return
 		}
+		// Before authentication: a refused request costs no key lookup
+		// and spends no budget.
+		if e := guard(origin, r); e != nil {
+			h.write(w, r, e)
+			return
+		}
 		api.ServeHTTP(w, r)
 	}), nil
+}
+
+// guard refuses what a browser can send across sites without a preflight:
+// a state-changing request from another origin (Sec-Fetch-Site, else Origin
+// against Host; clients without those headers, which browsers always send,
+// are not browsers and pass), and a body that is not JSON, such as a
+// text/plain or Blob one, whatever the route.
+func guard(origin *http.CrossOriginProtection, r *http.Request) *apiError {
+	if origin.Check(r) != nil {
+		return errCSRFOrigin
+	}
+	if isJSON(r.Header.Get("Content-Type")) || emptyBody(r) {
+		return nil
+	}
+	return errMediaType
+}
+
+// isJSON reports whether a Content-Type is application/json, with any
+// parameters but a charset other than UTF-8 (RFC 8259 §8.1).
+func isJSON(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// emptyBody reports whether r has no body. A body of unknown length
+// (chunked) is read for one byte; a request with one is refused anyway.
+func emptyBody(r *http.Request) bool {
+	switch {
+	case r.ContentLength > 0:
+		return false
+	case r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody:
+		return true
+	}
+	var b [1]byte
+	n, _ := io.ReadFull(r.Body, b[:])
+	return n == 0
 }
 
 // dispatch serves the operations of one path: 405 with Allow for other

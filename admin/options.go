@@ -23,6 +23,7 @@ type config struct {
 	requestID      string
 	clientAddr     func(*http.Request) string
 	logger         *slog.Logger
+	trustedOrigins []string
 	ui             *UIConfig // WithUI; nil: no page
 }
 
@@ -103,3 +104,13 @@ func WithClientAddr(f func(*http.Request) string) Option {
 // WithLogger sets where unexpected errors are logged (default: discarded).
 // Keys are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithTrustedOrigins names other origins (scheme://host[:port]) whose
+// browsers may send state-changing requests. By default every POST, PATCH,
+// DELETE and PUT from a browser must be same-origin (Sec-Fetch-Site, else
+// Origin against Host; Go's http.CrossOriginProtection), or it answers 403
+// csrf_failed; clients that send neither header, as API clients do, are
+// unaffected.
+func WithTrustedOrigins(origins ...string) Option {
+	return func(c *config) { c.trustedOrigins = append(c.trustedOrigins, origins...) }
+}

@@ -27,17 +27,18 @@ type UIConfig struct {
 	// (303 See Other); empty: 401.
 	LoginURL string
 	// TrustedOrigins are other origins (scheme://host[:port]) allowed to
-	// send state-changing requests, for a proxy that rewrites Host.
+	// send state-changing requests, for a proxy that rewrites Host: the
+	// same as WithTrustedOrigins.
 	TrustedOrigins []string
 }
 
 // WithUI serves the key-management page at /ui/ (relative to where the
 // handler is mounted), for people signed in to the host: it needs
 // WithAuthorizer. The page talks to the REST routes; with it, every
-// state-changing request (POST, PATCH, DELETE, PUT) must be same-origin
-// and carry the page's CSRF token in the X-CSRF-Token header, or it
-// answers 403. Mount a second handler without WithUI for clients that
-// cannot send the token.
+// state-changing request (POST, PATCH, DELETE, PUT) must carry the page's
+// CSRF token in the X-CSRF-Token header, besides being same-origin (as
+// every handler requires), or it answers 403. Mount a second handler
+// without WithUI for clients that cannot send the token.
 func WithUI(c UIConfig) Option {
 	c.CSRFKey = slices.Clone(c.CSRFKey)
 	c.TrustedOrigins = slices.Clone(c.TrustedOrigins)
@@ -54,18 +55,14 @@ const (
 		"form-action 'self'; require-trusted-types-for 'script'"
 )
 
-var (
-	errCSRFOrigin = &apiError{status: 403, code: "csrf_failed", message: "Cross-origin request refused"}
-	errCSRFToken  = &apiError{status: 403, code: "csrf_failed", message: csrfHeader + ": missing or wrong CSRF token"}
-)
+var errCSRFToken = &apiError{status: 403, code: "csrf_failed", message: csrfHeader + ": missing or wrong CSRF token"}
 
 // ui serves the page and guards the API's state-changing routes.
 type ui struct {
-	h      *handler
-	cfg    *UIConfig
-	key    []byte
-	origin *http.CrossOriginProtection
-	files  map[string]uiFile
+	h     *handler
+	cfg   *UIConfig
+	key   []byte
+	files map[string]uiFile
 }
 
 // withUI returns api unchanged without WithUI; with it, a handler that
@@ -88,9 +85,9 @@ func (h *handler) withUI(api http.Handler) (http.Handler, error) {
 			return nil, &apikey.ParamError{Field: "ui.login_url", Reason: "must be a path or an http(s) URL"}
 		}
 	}
-	u := &ui{h: h, cfg: c, key: c.CSRFKey, origin: http.NewCrossOriginProtection()}
+	u := &ui{h: h, cfg: c, key: c.CSRFKey}
 	for _, o := range c.TrustedOrigins {
-		if err := u.origin.AddTrustedOrigin(o); err != nil {
+		if err := http.NewCrossOriginProtection().AddTrustedOrigin(o); err != nil {
 			return nil, &apikey.ParamError{Field: "ui.trusted_origins", Reason: err.Error()}
 		}
 	}
@@ -125,14 +122,11 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// checkCSRF refuses a state-changing request that is cross-origin or
-// lacks the session's token.
+// checkCSRF refuses a state-changing request that lacks the session's
+// token (the handler has already refused cross-origin ones).
 func (u *ui) checkCSRF(r *http.Request) *apiError {
 	if safeMethod(r.Method) {
 		return nil
-	}
-	if u.origin.Check(r) != nil {
-		return errCSRFOrigin
 	}
 	c, err := r.Cookie(u.cfg.SessionCookie)
 	if err != nil || c.Value == "" {
