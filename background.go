@@ -20,6 +20,9 @@ func cacheTick(ttl time.Duration) time.Duration {
 }
 
 func (m *Manager) startBackground(tick, flushEvery time.Duration) {
+	if m.usage != nil {
+		m.usage.timeout = flushTimeout(m.storeTimeout, flushEvery)
+	}
 	m.stop = make(chan struct{})
 	m.done = make(chan struct{})
 	ticking := make(chan struct{})
@@ -61,15 +64,34 @@ func (m *Manager) tickLoop(tick time.Duration, done chan<- struct{}) {
 	}
 }
 
+// flushTimeout bounds one usage flush (Close's too): the store timeout, and
+// at most half the interval, so that a stalled store can neither make
+// flushes run back to back nor hold Close for long.
+func flushTimeout(storeTimeout, every time.Duration) time.Duration {
+	if half := every / 2; half > 0 && half < storeTimeout {
+		return half
+	}
+	return storeTimeout
+}
+
 func (m *Manager) flushLoop(every time.Duration) {
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
+	// Stopping cancels a flush in progress, whose counts go back for the
+	// one Close makes: Close waits for one bounded flush, not two.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		select {
 		case <-ticker.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every)
 			m.usage.flushLogged(ctx)
-			cancel()
 		case <-m.stop:
 			return
 		}

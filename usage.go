@@ -18,6 +18,8 @@ import (
 // one batch per interval. Counts are additive in the store, so instances
 // sharing one database add up correctly. A crash loses at most one interval
 // of counts; Close flushes. A failed flush puts the counts back for the next.
+// Each flush is bounded by the store timeout (at most half the interval),
+// so a stalled store holds neither the flusher nor Close for long.
 //
 // LastUsedAt has one-second resolution. Uses are stamped with a coarse
 // clock the flusher refreshes every second (reading the clock costs more
@@ -33,6 +35,9 @@ type usageTracker struct {
 	store  Store
 	logger *slog.Logger
 	shards [usageShards]cowmap.Map[string, *usageCounter]
+	// timeout bounds each write of a flush (set before the background
+	// starts; 0: the caller's context alone).
+	timeout time.Duration
 
 	flushMu sync.Mutex // one flush at a time: the flusher alone retires counters
 }
@@ -169,6 +174,11 @@ func (t *usageTracker) flush(ctx context.Context) error {
 	}
 	if len(batch) == 0 {
 		return nil
+	}
+	if t.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.timeout)
+		defer cancel()
 	}
 	if err := t.store.AddUsage(ctx, batch); err != nil {
 		for _, u := range batch {
