@@ -38,4 +38,15 @@ func TestBinary(t *testing.T) {
 	var exit *exec.ExitError
 	require.True(t, errors.As(err, &exit), "%v", err)
 	assert.Equal(t, exitNotFound, exit.ExitCode())
+
+	// A key pasted as --db is refused, not made a SQLite file, nor echoed.
+	key := lines[len(lines)-1]
+	cmd = exec.Command(bin, "--db", key, "list")
+	cmd.Dir = dir
+	out, err = cmd.CombinedOutput()
+	require.True(t, errors.As(err, &exit), "%v: %s", err, out)
+	assert.Equal(t, exitUsage, exit.ExitCode())
+	assert.Contains(t, string(out), "looks like an API key")
+	assert.NotContains(t, string(out), key[12:], "the key is not echoed")
+	assert.NoFileExists(t, filepath.Join(dir, key))
 }

@@ -130,6 +130,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case g.db == "":
 		fmt.Fprintf(stderr, "apikey %s: --db (or APIKEY_DB) is required\n", cmd.name)
 		return exitUsage
+	case looksLikeKey(g.db):
+		// Never echo it: it is likely a secret pasted in the wrong place.
+		fmt.Fprintf(stderr, "apikey %s: --db (or APIKEY_DB) looks like an API key, not a database; give a SQLite path, postgres://… or mysql://… (the value is not shown)\n", cmd.name)
+		return exitUsage
 	}
 	c := &cli{g: g, stdout: stdout, stderr: stderr}
 	ctx := apikey.WithActor(context.Background(), apikey.Actor{Type: apikey.ActorCLI, ID: operator()})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -65,6 +66,16 @@ func openDSN(dsn string) (*openStore, error) {
 		return nil, err
 	}
 	return &openStore{Store: s, migrate: s.Migrate, close: func() error { return errors.Join(s.Close(), db.Close()) }}, nil
+}
+
+// keyLike matches an API key of any prefix anywhere in a string.
+var keyLike = regexp.MustCompile(`(^|[^0-9A-Za-z])[a-z0-9]{1,16}_(live|test)_[0-9A-Za-z]{49}($|[^0-9A-Za-z])`)
+
+// looksLikeKey reports whether a --db value is, or holds, an API key: a
+// key pasted in the wrong place, which would otherwise become the name of
+// a new SQLite file.
+func looksLikeKey(dsn string) bool {
+	return keyLike.MatchString(dsn) || apikey.ValidChecksum(strings.TrimSpace(dsn))
 }
 
 // mysqlConfig reads a go-sql-driver DSN, or a URL user:pass@host:port/db.
