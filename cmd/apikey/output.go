@@ -14,12 +14,73 @@ import (
 	"github.com/keyward/apikey"
 )
 
-// keyJSON is a key as --json prints it: the record, its status now, and
-// the key itself only after create and rotate.
+// keyJSON is a key as --json prints it, in the shape of the REST API's
+// answers: every field present, null for times and links that did not
+// happen; the key itself only after create and rotate.
 type keyJSON struct {
-	*apikey.Key
-	Status apikey.Status `json:"status"`
-	Secret string        `json:"key,omitempty"`
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Prefix        string            `json:"prefix"`
+	OwnerID       string            `json:"owner_id"`
+	Environment   string            `json:"environment"`
+	Scopes        []string          `json:"scopes"`
+	Metadata      map[string]string `json:"metadata"`
+	Status        apikey.Status     `json:"status"`
+	Disabled      bool              `json:"disabled"`
+	CreatedAt     time.Time         `json:"created_at"`
+	ExpiresAt     *time.Time        `json:"expires_at"`
+	RevokedAt     *time.Time        `json:"revoked_at"`
+	LastUsedAt    *time.Time        `json:"last_used_at"`
+	RequestCount  int64             `json:"request_count"`
+	RotatedFromID *string           `json:"rotated_from_id"`
+	RotatedToID   *string           `json:"rotated_to_id"`
+	Plan          string            `json:"plan,omitempty"`
+	RateLimit     *limitJSON        `json:"rate_limit,omitempty"`
+	Quota         *apikey.Quota     `json:"quota,omitempty"`
+	Secret        string            `json:"key,omitempty"`
+}
+
+// limitJSON is a rate limit as the REST API writes it.
+type limitJSON struct {
+	Requests      int     `json:"requests"`
+	PeriodSeconds float64 `json:"period_seconds"`
+	Burst         int     `json:"burst"`
+}
+
+func toJSON(k *apikey.Key, secret string) keyJSON {
+	v := keyJSON{
+		ID: k.ID, Name: k.Name, Prefix: k.Prefix, OwnerID: k.OwnerID, Environment: k.Environment,
+		Scopes: k.Scopes, Metadata: k.Metadata, Status: k.Status(time.Now()), Disabled: k.Disabled,
+		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: optTime(k.ExpiresAt), RevokedAt: optTime(k.RevokedAt),
+		LastUsedAt: optTime(k.LastUsedAt), RequestCount: k.RequestCount,
+		RotatedFromID: optString(k.RotatedFromID), RotatedToID: optString(k.RotatedToID),
+		Plan: k.Plan, Quota: k.Quota, Secret: secret,
+	}
+	if l := k.RateLimit; !l.IsZero() {
+		v.RateLimit = &limitJSON{Requests: l.Requests, PeriodSeconds: l.Period.Seconds(), Burst: l.Burst}
+	}
+	if v.Scopes == nil {
+		v.Scopes = []string{}
+	}
+	if v.Metadata == nil {
+		v.Metadata = map[string]string{}
+	}
+	return v
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func (c *cli) printJSON(v any) error {
@@ -39,7 +100,7 @@ func (c *cli) message(msg string) error {
 // printSecret prints a new key's record and, once, the key.
 func (c *cli) printSecret(k *apikey.Key, secret string) error {
 	if c.g.json {
-		return c.printJSON(keyJSON{Key: k, Status: k.Status(time.Now()), Secret: secret})
+		return c.printJSON(toJSON(k, secret))
 	}
 	if err := c.printKey(k); err != nil {
 		return err
@@ -52,7 +113,7 @@ func (c *cli) printSecret(k *apikey.Key, secret string) error {
 // printKey prints one key, a field a line.
 func (c *cli) printKey(k *apikey.Key) error {
 	if c.g.json {
-		return c.printJSON(keyJSON{Key: k, Status: k.Status(time.Now())})
+		return c.printJSON(toJSON(k, ""))
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	row := func(name, value string) { fmt.Fprintf(tw, "%s\t%s\n", name, clean(value)) }
@@ -84,7 +145,7 @@ func (c *cli) printKeys(keys []*apikey.Key) error {
 	if c.g.json {
 		out := make([]keyJSON, len(keys))
 		for i, k := range keys {
-			out[i] = keyJSON{Key: k, Status: k.Status(time.Now())}
+			out[i] = toJSON(k, "")
 		}
 		return c.printJSON(out)
 	}
