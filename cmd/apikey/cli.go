@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/keyward/apikey"
 )
 
@@ -145,8 +148,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "apikey %s: %v\n", cmd.name, err)
+	fmt.Fprintf(stderr, "apikey %s: %s\n", cmd.name, describe(err))
 	return exitCode(err)
+}
+
+// describe is err as the CLI prints it: without the library's "apikey: "
+// prefixes, which the command's name already gives, and with a hint where
+// the fix is known.
+func describe(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "apikey: ", "")
+	if missingSchema(err) {
+		msg += "\nhint: the database has no key schema (or an old one): run 'apikey migrate' with the same --db"
+	}
+	return msg
+}
+
+// missingSchema reports whether err says a table does not exist.
+func missingSchema(err error) bool {
+	var pg *pgconn.PgError
+	var my *mysql.MySQLError
+	switch {
+	case errors.As(err, &pg):
+		return pg.Code == "42P01" // undefined_table
+	case errors.As(err, &my):
+		return my.Number == 1146 // ER_NO_SUCH_TABLE
+	}
+	return strings.Contains(err.Error(), "no such table") // SQLite
 }
 
 // parseInterspersed parses flags wherever they stand among args.

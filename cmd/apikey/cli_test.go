@@ -82,6 +82,12 @@ func (s *session) noLeaks() {
 // lifecycle drives every command against dsn.
 func lifecycle(t *testing.T, dsn string) {
 	s := &session{t: t, db: dsn}
+	if strings.Contains(dsn, "://") { // a server: no schema until migrate
+		r := s.run("list")
+		require.Equal(t, exitFailure, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "run 'apikey migrate'", "a hint")
+		assert.NotContains(t, r.stderr, "apikey: ", "the prefix once")
+	}
 	r := s.run("migrate")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "schema up to date")
