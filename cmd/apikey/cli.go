@@ -224,9 +224,7 @@ func mainUsage(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "  %-8s %-3s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nFlags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	printFlags(w, fs)
 	fmt.Fprintln(w, "\nThe pepper, if the service uses one, is read from APIKEY_PEPPER.")
 	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure, 2 usage or invalid parameters, 3 not found, 4 conflict.")
 	fmt.Fprintln(w, "Run 'apikey <command> --help' for a command's flags.")
@@ -234,7 +232,29 @@ func mainUsage(w io.Writer, fs *flag.FlagSet) {
 
 func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: apikey %s [flags] %s\n\n%s.\n\nFlags:\n", c.name, c.args, strings.ToUpper(c.summary[:1])+c.summary[1:])
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	printFlags(w, fs)
+}
+
+// printFlags is flag.PrintDefaults without a second default for flags
+// whose usage already names theirs: the global flags, whose values come
+// from the environment (a DSN may hold a password; help must not show it).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  -" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if !strings.Contains(usage, "(default") && f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			if g, ok := f.Value.(flag.Getter); ok {
+				if _, isString := g.Get().(string); isString {
+					line += fmt.Sprintf(" (default %q)", f.DefValue)
+				} else {
+					line += " (default " + f.DefValue + ")"
+				}
+			}
+		}
+		fmt.Fprintln(w, line)
+	})
 }
