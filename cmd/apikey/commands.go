@@ -64,11 +64,34 @@ func parseDuration(v string) (time.Duration, error) {
 
 func migrateFlags(*flag.FlagSet) runFunc {
 	return func(ctx context.Context, c *cli, _ []string) error {
+		before := c.store.before
+		if before < 0 {
+			var err error
+			if before, err = schemaVersion(ctx, c.store.db); err != nil {
+				return err
+			}
+		}
 		if err := c.store.migrate(ctx); err != nil {
 			return err
 		}
-		return c.message("schema up to date")
+		after, err := schemaVersion(ctx, c.store.db)
+		if err != nil {
+			return err
+		}
+		return c.message(migrated(before, after))
 	}
+}
+
+// migrated says what migrate did, from the schema versions before and
+// after.
+func migrated(before, after int) string {
+	switch {
+	case before == after:
+		return fmt.Sprintf("schema up to date (version %d); nothing to do", after)
+	case before == 0:
+		return fmt.Sprintf("schema created (version %d)", after)
+	}
+	return fmt.Sprintf("schema migrated from version %d to %d", before, after)
 }
 
 func createFlags(fs *flag.FlagSet) runFunc {

@@ -22,8 +22,36 @@ import (
 // openStore is the store a DSN names, and what closes it.
 type openStore struct {
 	apikey.Store
+	db      *sql.DB
 	migrate func(context.Context) error
 	close   func() error
+	// before is the schema version found before opening (SQLite files
+	// are migrated on open), or -1 when not read.
+	before int
+}
+
+// schemaVersion is the newest migration applied to db, 0 for none.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var v sql.NullInt64
+	err := db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v)
+	if err != nil && missingSchema(err) {
+		return 0, nil
+	}
+	return int(v.Int64), err
+}
+
+// sqliteVersion is the schema version of the SQLite file at path, read
+// without creating or changing it: 0 when it does not exist.
+func sqliteVersion(ctx context.Context, path string) (int, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	return schemaVersion(ctx, db)
 }
 
 // openDSN opens the store of dsn: postgres:// or postgresql:// URLs,
@@ -51,11 +79,16 @@ func openDSN(dsn string) (*openStore, error) {
 			}
 		}
 	default:
-		s, err := sqlitestore.Open(strings.TrimPrefix(dsn, "sqlite://"))
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		before, err := sqliteVersion(context.Background(), path)
+		if err != nil {
+			before = -1
+		}
+		s, err := sqlitestore.Open(path)
 		if err != nil {
 			return nil, err
 		}
-		return &openStore{Store: s, migrate: s.Migrate, close: s.Close}, nil
+		return &openStore{Store: s, db: s.DB(), migrate: s.Migrate, close: s.Close, before: before}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the database: %w", err)
@@ -65,7 +98,7 @@ func openDSN(dsn string) (*openStore, error) {
 		db.Close()
 		return nil, err
 	}
-	return &openStore{Store: s, migrate: s.Migrate, close: func() error { return errors.Join(s.Close(), db.Close()) }}, nil
+	return &openStore{Store: s, db: db, migrate: s.Migrate, close: func() error { return errors.Join(s.Close(), db.Close()) }, before: -1}, nil
 }
 
 // keyLike matches an API key of any prefix anywhere in a string.
