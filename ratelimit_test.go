@@ -324,8 +324,10 @@ func TestFailureThrottle(t *testing.T) {
 		for range 3 {
 			require.Equal(t, 401, do(unknown, "10.1.2.3:80", "192.0.2.50"))
 		}
-		assert.Equal(t, 429, do(secret, "10.1.2.3:80", "192.0.2.50"))
-		assert.Equal(t, 200, do(secret, "10.1.2.3:80", "192.0.2.51"))
+		_, uncached := create(t, m, apikey.CreateParams{})
+		assert.Equal(t, 429, do(uncached, "10.1.2.3:80", "192.0.2.50"), "a key that would cost a lookup is throttled")
+		assert.Equal(t, 200, do(secret, "10.1.2.3:80", "192.0.2.50"), "a key in the verification cache costs no lookup: it passes")
+		assert.Equal(t, 200, do(uncached, "10.1.2.3:80", "192.0.2.51"))
 		assert.Equal(t, 200, do(secret, "198.51.100.8:80", "203.0.113.9"), "spoofed X-Forwarded-For is not believed")
 
 		time.Sleep(20 * time.Second) // one failure's worth refills
