@@ -302,10 +302,18 @@ type authMiddleware struct {
 
 func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var route *routeChain // the requirements of the route, when the mux shows them
-	if a.mux != nil {
-		h, _ := a.mux.Handler(r)
+	next := a.next
+	if a.mux != nil && r.RequestURI != "*" {
+		h, pattern := a.mux.Handler(r)
+		if strings.IndexByte(pattern, '{') < 0 {
+			// No path values to set: serve the route's handler directly,
+			// as the mux would after the same match, instead of matching
+			// twice. A pattern with wildcards goes through the mux again.
+			r.Pattern = pattern
+			next = h
+		}
 		if route = chainOf(h); route != nil && route.public {
-			a.next.ServeHTTP(w, r) // no credentials looked at, nothing counted
+			next.ServeHTTP(w, r) // no credentials looked at, nothing counted
 			return
 		}
 		if route != nil && route.invalid != nil {
@@ -331,12 +339,12 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// ambiguous, so neither is checked.
 		a.responder.refuse(w, r, badRequest, errDuplicateCredentials, "")
 	case len(keyed) == 1:
-		a.authenticate(w, r, trimOWS(keyed[0]), a.keyHeader, route)
+		a.authenticate(w, r, trimOWS(keyed[0]), a.keyHeader, route, next)
 	case len(bearer) == 1:
 		token, isBearer := bearerToken(trimOWS(bearer[0]))
 		switch {
 		case isBearer && strings.HasPrefix(token, a.keyPrefix):
-			a.authenticate(w, r, token, a.bearerHeader, route)
+			a.authenticate(w, r, token, a.bearerHeader, route, next)
 		case a.fallback != nil:
 			a.pass(w, r, a.fallback)
 		case isBearer:
@@ -345,11 +353,11 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
 		}
 	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
-		a.serve(w, r, a.next, "") // a CORS preflight: browsers send no credentials on it
+		a.serve(w, r, next, "") // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
 		a.pass(w, r, a.fallback)
 	case a.optional:
-		a.pass(w, r, a.next)
+		a.pass(w, r, next)
 	default:
 		a.responder.refuse(w, r, unauthorized, errNoCredentials, "")
 	}
@@ -388,7 +396,7 @@ func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, beare
 // showed (route != nil), the route's outermost gate takes from the limits
 // and the quota, for all of them at once; otherwise the middleware takes
 // here, and gives back when a gate downstream refuses.
-func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string, route *routeChain) {
+func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string, route *routeChain, next http.Handler) {
 	var rec *Record
 	var d Decision
 	var period time.Time
@@ -430,7 +438,7 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		delete(r2.Header, header)
 	}
 	a.addVary(w.Header())
-	a.serve(w, r2, a.next, presented)
+	a.serve(w, r2, next, presented)
 	if charged && ac.state&stateRefused != 0 {
 		// A gate downstream refused: give back what this request took.
 		a.manager.refundCharge(r.Context(), rec, a.responder.cost, nil, period)
