@@ -429,7 +429,7 @@ func (m *Manager) check(ctx context.Context, rawKey string, scopes []string, any
 		return nil, d, err
 	}
 	if rec.Quota != nil {
-		if err := m.consumeQuota(ctx, rec, cost); err != nil {
+		if _, err := m.consumeQuota(ctx, rec, cost); err != nil {
 			var rle *RateLimitError
 			if errors.As(err, &rle) {
 				d = rle.Decision
