@@ -198,7 +198,7 @@ func (m *Manager) charge(ctx context.Context, rec *Record, cost int, route []Lim
 	if rec.Quota == nil {
 		return d, time.Time{}, nil
 	}
-	period, err := m.consumeQuotaPeriod(ctx, rec, cost)
+	period, err := m.consumeQuota(ctx, rec, cost)
 	if err != nil {
 		if len(reqs) > 0 {
 			m.limits.refund(context.WithoutCancel(ctx), slices.Clone(reqs)) // a copy: buf stays on the stack

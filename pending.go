@@ -1,12 +1,9 @@
 package apikey
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
-// Stand-ins for the refund APIs of the limiter and stores branches, until
-// they are merged. Deleted by the merge.
+// A stand-in for the limiter branch's refund, until it is merged. Deleted
+// by the merge.
 
 func (p *limitPolicy) refund(ctx context.Context, reqs []LimitRequest) {
 	if p.local == nil {
@@ -21,10 +18,4 @@ func (p *limitPolicy) refund(ctx context.Context, reqs []LimitRequest) {
 		}
 		sh.mu.Unlock()
 	}
-}
-
-func (m *Manager) refundQuota(ctx context.Context, rec *Record, cost int, period time.Time) {}
-
-func (m *Manager) consumeQuotaPeriod(ctx context.Context, rec *Record, cost int) (time.Time, error) {
-	return rec.Quota.Refill.periodStart(m.now()), m.consumeQuota(ctx, rec, cost)
 }
