@@ -44,6 +44,7 @@ type middlewareConfig struct {
 	hide         bool
 	errorHandler ErrorHandler
 	logger       *slog.Logger
+	loggerSet    bool
 	scopes       []string
 	cost         int
 	draftHeaders bool
@@ -107,7 +108,9 @@ func WithErrorHandler(h ErrorHandler) MiddlewareOption {
 // LogFailures sets where the middleware logs one event per refused request
 // (reason, key id when known, client address, request path; never the
 // key). The default discards.
-func LogFailures(l *slog.Logger) MiddlewareOption { return func(c *middlewareConfig) { c.logger = l } }
+func LogFailures(l *slog.Logger) MiddlewareOption {
+	return func(c *middlewareConfig) { c.logger, c.loggerSet = l, true }
+}
 
 // WithRequiredScopes makes the middleware itself require every one of
 // scopes, as RequireScopes would behind it.
@@ -118,8 +121,9 @@ func WithRequiredScopes(scopes ...string) MiddlewareOption {
 // RecoverPanics makes the middleware recover a panic of the handlers
 // behind it: the client gets 500 with a generic JSON error (if nothing was
 // written yet; otherwise the connection is cut, as net/http does), and the
-// LogFailures logger one Error event with the panic value and stack, with
-// the presented credential cut out of both. Without it a panic reaches
+// LogFailures logger (else the Manager's WithLogger) one Error event with
+// the panic value and stack, with the presented credential cut out of
+// both. Without it a panic reaches
 // net/http, which drops the connection and logs the panic itself. It costs
 // a small ResponseWriter wrapper per request. A panic with
 // http.ErrAbortHandler is passed on: it means "abort quietly".
@@ -149,6 +153,10 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 	}
 	resp := newResponder(c.realm, c.errorHandler, c.logger)
 	resp.manager, resp.draftHeaders, resp.cost = m, c.draftHeaders, max(c.cost, 1)
+	resp.panicLogger = m.logger // a panic is an operator's business even without LogFailures
+	if c.loggerSet {
+		resp.panicLogger = c.logger
+	}
 	base := authMiddleware{
 		manager:      m,
 		check:        c.check,

@@ -107,13 +107,14 @@ func classify(err error) *refusal {
 // responder writes refusals for one middleware configuration and logs them,
 // and carries the settings the gates behind the middleware need.
 type responder struct {
-	manager        *Manager // nil for defaultResponder
-	draftHeaders   bool     // RateLimitHeadersDraft
-	cost           int      // WithCost, at least 1
-	challenge      []string // for 401 without credentials: Bearer realm="api"
-	invalidToken   []string // for 401 invalid_token
-	invalidRequest []string // for 400
-	insufficient   []string // for 403; a scope param is appended when known
+	manager        *Manager     // nil for defaultResponder
+	draftHeaders   bool         // RateLimitHeadersDraft
+	cost           int          // WithCost, at least 1
+	panicLogger    *slog.Logger // RecoverPanics: LogFailures, else the Manager's
+	challenge      []string     // for 401 without credentials: Bearer realm="api"
+	invalidToken   []string     // for 401 invalid_token
+	invalidRequest []string     // for 400
+	insufficient   []string     // for 403; a scope param is appended when known
 	errorHandler   ErrorHandler
 	logger         *slog.Logger
 }
@@ -227,7 +228,7 @@ func (p *responder) logPanic(r *http.Request, v any, presented string) {
 		value = strings.ReplaceAll(value, presented, "[REDACTED]")
 		stack = strings.ReplaceAll(stack, presented, "[REDACTED]")
 	}
-	p.logger.LogAttrs(r.Context(), slog.LevelError, "apikey: handler panicked",
+	p.panicLogger.LogAttrs(r.Context(), slog.LevelError, "apikey: handler panicked",
 		slog.String("panic", value),
 		slog.String("client", r.RemoteAddr),
 		slog.String("path", r.URL.Path),
