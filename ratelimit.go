@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -151,7 +152,7 @@ type LocalLimiter struct {
 	shards    [limiterShards]limiterShard
 	perShard  int
 	seed      maphash.Seed // shards by a keyed hash: subjects cannot be aimed at one shard
-	evictions int64        // buckets dropped while still in use; for tests and metrics
+	evictions atomic.Int64 // buckets dropped while not full; shards evict in parallel
 }
 
 const (
@@ -345,7 +346,7 @@ func (l *LocalLimiter) evictLocked(sh *limiterShard, now time.Time) {
 	for k, b := range sh.buckets {
 		if !b.used.After(cut) && !b.used.Equal(now) {
 			delete(sh.buckets, k)
-			l.evictions++
+			l.evictions.Add(1)
 		}
 	}
 }

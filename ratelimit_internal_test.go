@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -48,5 +50,41 @@ func TestPolicyRefund(t *testing.T) {
 	failing.refund(ctx, []LimitRequest{r})
 	if !strings.Contains(log.String(), "limiter down") {
 		t.Errorf("the refund's failure was not logged: %q", log.String())
+	}
+}
+
+// TestConcurrentEvictionInTwoShards: shards evict in parallel, each under
+// its own lock, so what they share (the eviction count) must be safe for
+// concurrent use (go test -race once reported the count's writes).
+func TestConcurrentEvictionInTwoShards(t *testing.T) {
+	t.Parallel()
+	l := NewLocalLimiter(limiterShards * 4) // four buckets a shard
+	// Subjects of two distinct shards, enough to evict in each many times.
+	var subjects [2][]string
+	for i := 0; len(subjects[0]) < 200 || len(subjects[1]) < 200; i++ {
+		s := "s" + strconv.Itoa(i)
+		switch l.shardOf(LimitKey{Policy: "key", Subject: s}) {
+		case 0:
+			subjects[0] = append(subjects[0], s)
+		case 1:
+			subjects[1] = append(subjects[1], s)
+		}
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for _, subs := range subjects {
+		wg.Go(func() {
+			for i, s := range subs {
+				// Emptied buckets, so that eviction must drop ones in use.
+				r := []LimitRequest{{Key: LimitKey{Policy: "key", Subject: s}, Limit: PerHour(2), Cost: 2}}
+				if d := l.allow(start.Add(time.Duration(i)*time.Millisecond), r); !d.Allowed {
+					t.Errorf("%s refused", s)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if l.evictions.Load() == 0 {
+		t.Fatal("no bucket in use was evicted: the test did not exercise eviction")
 	}
 }
