@@ -135,6 +135,24 @@ func (p *limitPolicy) decide(ctx context.Context, reqs []LimitRequest) (Decision
 	return d, nil
 }
 
+// refund gives back what an allowed decide(ctx, reqs) took, best effort:
+// a failure is logged, never returned (the request is refused anyway).
+func (p *limitPolicy) refund(ctx context.Context, reqs []LimitRequest) {
+	if len(reqs) == 0 {
+		return
+	}
+	reqs = mergeDuplicates(reqs)
+	now := p.clock()
+	if p.local != nil {
+		p.local.refund(now, reqs)
+		return
+	}
+	if err := p.limiter.Refund(ctx, now, slices.Clone(reqs)); err != nil {
+		p.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rate limiter could not refund a refused request; its cost stays taken",
+			slog.String("error", err.Error()))
+	}
+}
+
 // mergeDuplicates returns reqs with requests for one bucket combined (their
 // costs added), so that a bucket is never checked twice against the same
 // tokens. Without duplicates, the common case, it returns reqs itself.
