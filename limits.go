@@ -219,7 +219,7 @@ func (m *Manager) charge(ctx context.Context, rec *Record, cost int, route []Lim
 	period, err := m.consumeQuota(ctx, rec, cost)
 	if err != nil {
 		if len(reqs) > 0 {
-			m.limits.refund(context.WithoutCancel(ctx), slices.Clone(reqs)) // a copy: buf stays on the stack
+			m.limits.refund(context.WithoutCancel(ctx), reqs)
 		}
 		var rle *RateLimitError
 		if errors.As(err, &rle) {

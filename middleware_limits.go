@@ -198,7 +198,7 @@ func (g *gate) limitAlone(w http.ResponseWriter, r *http.Request, c *authContext
 	}
 	g.next.ServeHTTP(w, r)
 	if c.state&stateRefused != 0 {
-		m.limits.refund(context.WithoutCancel(r.Context()), []LimitRequest{req[0]})
+		m.limits.refund(context.WithoutCancel(r.Context()), req[:])
 	}
 }
 
