@@ -383,3 +383,48 @@ func TestRouteDecisionAllocs(t *testing.T) {
 		assert.LessOrEqual(t, seen, hidden, "%s: %.1f allocs with the route in sight, %.1f without", path, seen, hidden)
 	}
 }
+
+// RouteCost: a route's own cost, in the one decision or, behind another
+// router, as the rest above the middleware's; refusals take nothing.
+func TestRouteCost(t *testing.T) {
+	t.Parallel()
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			m := newManager(t, memstore.New(), apikey.WithKeyLimit(apikey.PerHour(10)))
+			_, secret := create(t, m, apikey.CreateParams{Scopes: []string{"read"}})
+			mux := http.NewServeMux()
+			mux.Handle("GET /bulk", apikey.RouteCost(4)(ok))
+			mux.Handle("GET /bulk-write", apikey.RouteCost(4)(apikey.RequireScopes("write")(ok)))
+			mux.Handle("GET /one", ok)
+			mux.Handle("GET /broken", apikey.RouteCost(0)(ok))
+			h := m.Middleware()(mode.wrap(mux))
+			do := func(path string) (int, string) {
+				r := httptest.NewRequest(http.MethodGet, path, nil)
+				r.Header.Set("X-API-Key", secret)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w.Code, w.Header().Get("X-RateLimit-Remaining")
+			}
+			for _, step := range []struct {
+				path      string
+				status    int
+				remaining string
+			}{
+				{"/bulk", 200, "6"},
+				{"/bulk-write", 403, ""},
+				{"/bulk", 200, "2"},
+				{"/bulk", 429, map[string]string{"mux": "2", "hidden": "1"}[mode.name]}, // hidden: as seen before the refund
+				{"/one", 200, "1"},
+				{"/broken", 503, ""},
+			} {
+				status, remaining := do(step.path)
+				assert.Equal(t, step.status, status, step.path)
+				if step.remaining != "" {
+					assert.Equal(t, step.remaining, remaining, step.path)
+				}
+			}
+		})
+	}
+}

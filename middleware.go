@@ -633,7 +633,9 @@ type requirement struct {
 	anyScope   bool
 	scopeParam string
 	limit      *routeLimit // nil but for LimitRoute
-	invalid    error       // misconfigured: refuse every request (503)
+	hasCost    bool
+	cost       int   // RouteCost
+	invalid    error // misconfigured: refuse every request (503)
 }
 
 // routeChain is the requirements of a gate and of the gates of ours
@@ -644,7 +646,8 @@ type routeChain struct {
 	invalid error
 }
 
-// gate is RequireScopes, RequireAnyScope, LimitRoute or Public around next.
+// gate is RequireScopes, RequireAnyScope, LimitRoute, RouteCost or Public
+// around next.
 type gate struct {
 	next  http.Handler
 	req   *requirement
@@ -696,6 +699,8 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.next.ServeHTTP(w, r)
 	case g.req.limit != nil:
 		g.limitAlone(w, r, c)
+	case g.req.hasCost:
+		g.costAlone(w, r, c)
 	default:
 		g.scopesAlone(w, r, c)
 	}
@@ -731,7 +736,8 @@ func (g *gate) decide(w http.ResponseWriter, r *http.Request, c *authContext) {
 	var buf [4]LimitRequest
 	reqs := ch.limitRequests(buf[:0], r, c.key())
 	m := c.manager
-	d, period, err := m.charge(r.Context(), c.rec, resp.cost, reqs)
+	cost := ch.cost(resp.cost)
+	d, period, err := m.charge(r.Context(), c.rec, cost, reqs)
 	if err != nil {
 		c.refused()
 		if errors.Is(err, ErrRateLimited) {
@@ -746,8 +752,19 @@ func (g *gate) decide(w http.ResponseWriter, r *http.Request, c *authContext) {
 	g.next.ServeHTTP(w, r)
 	if c.state&stateRefused != 0 {
 		// A gate further in, out of this decision's sight, refused.
-		m.refundCharge(r.Context(), c.rec, resp.cost, ch.limitRequests(nil, r, c.key()), period)
+		m.refundCharge(r.Context(), c.rec, cost, ch.limitRequests(nil, r, c.key()), period)
 	}
+}
+
+// cost is what the chain's request takes from the key's limits and quota:
+// the outermost RouteCost's, else the middleware's.
+func (ch *routeChain) cost(middleware int) int {
+	for _, req := range ch.reqs {
+		if req.hasCost {
+			return req.cost
+		}
+	}
+	return middleware
 }
 
 // limitRequests appends the route limits of the chain for key.

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -153,6 +154,63 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 		req.invalid = paramErr("route_limit", "needs a name and a valid limit")
 	}
 	return func(next http.Handler) http.Handler { return newGate(req, next) }
+}
+
+// RouteCost returns middleware, for a route behind Middleware, that sets
+// what a request of the route takes from the key's (plan's, owner's)
+// limits and quota, e.g. 10 for a bulk export, in place of the
+// middleware's WithCost (default 1). Route limits still count requests.
+//
+// On a route of a ServeMux that the middleware wraps, the cost goes into
+// the route's one decision. Behind another router the middleware has
+// already taken its own cost when this gate runs: the gate takes the rest
+// (n minus the middleware's cost), all or none, and a refusal gives back
+// both; a route cost below the middleware's takes nothing more there. n
+// must be at least 1; otherwise every request is refused (503).
+func RouteCost(n int) func(http.Handler) http.Handler {
+	req := &requirement{hasCost: true, cost: n}
+	if n < 1 {
+		req.invalid = paramErr("route_cost", "must be at least 1")
+	}
+	return func(next http.Handler) http.Handler { return newGate(req, next) }
+}
+
+// costAlone is a RouteCost deciding on its own: it takes the cost above
+// what the middleware took.
+func (g *gate) costAlone(w http.ResponseWriter, r *http.Request, c *authContext) {
+	if c == nil || c.rec == nil || c.manager == nil {
+		g.next.ServeHTTP(w, r) // no key: nothing to count it against
+		return
+	}
+	resp := responderOf(c)
+	if g.req.invalid != nil {
+		c.refused()
+		resp.refuse(w, r, unavailable, g.req.invalid, "")
+		return
+	}
+	extra := g.req.cost - resp.cost
+	if extra <= 0 {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	m := c.manager
+	d, period, err := m.charge(r.Context(), c.rec, extra, nil)
+	if err != nil {
+		c.refused()
+		if errors.Is(err, ErrRateLimited) {
+			setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+		}
+		resp.refuse(w, r, classify(err), err, "")
+		return
+	}
+	if room := roomOf(d); room < c.room {
+		setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+		c.room = room
+	}
+	g.next.ServeHTTP(w, r)
+	if c.state&stateRefused != 0 {
+		m.refundCharge(r.Context(), c.rec, extra, nil, period)
+	}
 }
 
 // routeLimit is the limit of one LimitRoute.
