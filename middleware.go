@@ -215,9 +215,9 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 // When the next handler is an *http.ServeMux, the middleware looks up the
 // route first (ServeMux.Handler): a route registered with Public is served
 // without a key, and the requirements of a route wrapped in RequireScopes,
-// RequireAnyScope and LimitRoute are decided together with the key's
-// limits and quota, once: a request refused for a scope or a route limit
-// takes nothing. Behind any other router, a gate that refuses gives back
+// RequireAnyScope, LimitRoute and RouteCost are decided together with the
+// key's limits and quota, once: a request refused for a scope or a route
+// limit takes nothing. Behind any other router, a gate that refuses gives back
 // what the request took (see LimitRoute).
 //
 // Middleware never panics. If an option is invalid, the middleware it
