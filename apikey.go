@@ -420,30 +420,33 @@ func (m *Manager) Check(ctx context.Context, rawKey string, o CheckOptions) (*Ke
 	return &rec.Key, d, nil
 }
 
-// check authenticates rawKey, checks its scopes, then its limits, with the
-// route's extra limit requests. Failures never consume limits.
+// check decides a request once: authenticate rawKey, check its scopes,
+// then take cost from every limit that applies (and the route's extra
+// limit requests) and from the quota, all or none. A refused request takes
+// nothing.
 func (m *Manager) check(ctx context.Context, rawKey string, scopes []string, anyScope bool, cost int, route []LimitRequest) (*Record, Decision, error) {
-	rec, err := m.authenticate(ctx, rawKey)
+	rec, err := m.authorize(ctx, rawKey, scopes, anyScope)
 	if err != nil {
 		return nil, Decision{}, err
 	}
-	if anyScope && !m.policy.anyOf(rec.Scopes, scopes) || !anyScope && !m.policy.allOf(rec.Scopes, scopes) {
-		return nil, Decision{}, &KeyError{KeyID: rec.ID, Err: &ScopeError{Required: slices.Clone(scopes), Any: anyScope}}
-	}
-	d, err := m.limit(ctx, rec, cost, route)
+	d, _, err := m.charge(ctx, rec, cost, route)
 	if err != nil {
 		return nil, d, err
 	}
-	if rec.Quota != nil {
-		if err := m.consumeQuota(ctx, rec, cost); err != nil {
-			var rle *RateLimitError
-			if errors.As(err, &rle) {
-				d = rle.Decision
-			}
-			return nil, d, err
-		}
-	}
 	return rec, d, nil
+}
+
+// authorize authenticates rawKey and checks its scopes; it takes nothing
+// from any budget.
+func (m *Manager) authorize(ctx context.Context, rawKey string, scopes []string, anyScope bool) (*Record, error) {
+	rec, err := m.authenticate(ctx, rawKey)
+	if err != nil {
+		return nil, err
+	}
+	if anyScope && !m.policy.anyOf(rec.Scopes, scopes) || !anyScope && !m.policy.allOf(rec.Scopes, scopes) {
+		return nil, &KeyError{KeyID: rec.ID, Err: &ScopeError{Required: slices.Clone(scopes), Any: anyScope}}
+	}
+	return rec, nil
 }
 
 // HasScopes reports whether k grants every one of scopes under this

@@ -5,24 +5,51 @@ import (
 	"math"
 )
 
-// authContext carries an authenticated request's identity. It is one
-// allocation (what context.WithValue would cost), kept to 64 bytes, and
-// holds the Manager that verified the key, so that RequireScopes applies
-// that Manager's wildcards and implications, and LimitRoute its limiter.
+// authContext carries an authenticated request's identity, and what the
+// gates of one decision tell each other. It is one allocation (what
+// context.WithValue would cost), kept to 64 bytes, and holds the Manager
+// that verified the key, so that RequireScopes applies that Manager's
+// wildcards and implications, and LimitRoute its limiter.
+//
+// Only the request's own goroutine writes its fields after it is made
+// (state, covered, room), and only the middleware and the gates read
+// them.
 type authContext struct {
 	context.Context
-	key     *Key
+	rec     *Record  // nil without a key; FromContext gives &rec.Key
 	manager *Manager // nil for NewContext: exact scope matching only
 	method  string
 	// responder answers refusals as the middleware that authenticated the
-	// request was configured to (realm, error handler, logger), so that
-	// RequireScopes downstream answers the same way. nil: the defaults.
+	// request was configured to (realm, error handler, logger, cost,
+	// headers), so that the gates downstream answer the same way. nil:
+	// the defaults.
 	responder *responder
-	// room is the share of the key's tightest limit left after this
-	// request (+Inf without one), for LimitRoute to tell whether its own
-	// limit is tighter; draftHeaders, whether to send the IETF fields.
-	room         float32
-	draftHeaders bool
+	// room is the share of the tightest limit reported in the headers so
+	// far (+Inf without one), for a LimitRoute deciding on its own to tell
+	// whether its limit is tighter.
+	room  float32
+	state uint8
+	// covered counts the gates, directly inside the one that decided, that
+	// the decision covered: each passes through and counts it down.
+	covered uint8
+}
+
+// authContext.state flags.
+const (
+	// stateRoute: the middleware only authenticated the key; the route's
+	// outermost gate decides for its whole chain (scopes, limits, quota).
+	stateRoute uint8 = 1 << iota
+	// stateRefused: a gate refused the request after something was taken
+	// for it; whoever took gives it back when the handler returns.
+	stateRefused
+)
+
+// key is the request's key, nil without one.
+func (c *authContext) key() *Key {
+	if c.rec == nil {
+		return nil
+	}
+	return &c.rec.Key
 }
 
 // scopePolicy is the policy of the Manager that verified the key.
@@ -31,6 +58,14 @@ func (c *authContext) scopePolicy() *scopePolicy {
 		return nil
 	}
 	return c.manager.policy
+}
+
+// refused records that a gate refused the request, for those that took
+// from its budget to give it back.
+func (c *authContext) refused() {
+	if c != nil {
+		c.state |= stateRefused
+	}
 }
 
 // roomOf is the share of d's limit left: +Inf when no limit applied.
@@ -58,15 +93,25 @@ const AuthMethodAPIKey = "api_key"
 // a successful Verify; FromContext returns it. Scope checks on such a
 // context use the Manager's rules (see Manager.NewContext); this one knows
 // only exact matches and wildcards.
-func NewContext(ctx context.Context, k *Key) context.Context {
-	return &authContext{Context: ctx, key: k, method: AuthMethodAPIKey, room: roomOf(Decision{})}
-}
+func NewContext(ctx context.Context, k *Key) context.Context { return newKeyContext(ctx, k, nil) }
 
 // NewContext returns a copy of ctx carrying k and this Manager's scope
 // rules, for handlers that call Verify themselves and then use
 // RequireScopes downstream.
 func (m *Manager) NewContext(ctx context.Context, k *Key) context.Context {
-	return &authContext{Context: ctx, key: k, manager: m, method: AuthMethodAPIKey, room: roomOf(Decision{})}
+	return newKeyContext(ctx, k, m)
+}
+
+// newKeyContext carries a copy of k (in one allocation with the context):
+// the gates work on records.
+func newKeyContext(ctx context.Context, k *Key, m *Manager) *authContext {
+	c := &struct {
+		authContext
+		rec Record
+	}{}
+	c.rec.Key = *k
+	c.authContext = authContext{Context: ctx, rec: &c.rec, manager: m, method: AuthMethodAPIKey, room: roomOf(Decision{})}
+	return &c.authContext
 }
 
 // WithAuthMethod returns a copy of ctx that reports method from AuthMethod,
@@ -84,10 +129,10 @@ func WithAuthMethod(ctx context.Context, method string) context.Context {
 // Key is shared: treat it as read-only.
 func FromContext(ctx context.Context) (*Key, bool) {
 	c, ok := ctx.Value(authContextKey{}).(*authContext)
-	if !ok || c.key == nil {
+	if !ok || c.rec == nil {
 		return nil, false
 	}
-	return c.key, true
+	return &c.rec.Key, true
 }
 
 // AuthMethod returns how the request was authenticated: AuthMethodAPIKey,

@@ -10,9 +10,12 @@ import (
 // Manager.Check, for answers no store gives.
 func VerifyWith(verify func(ctx context.Context, key string, scopes ...string) (*Key, error)) MiddlewareOption {
 	return func(c *middlewareConfig) {
-		c.check = func(ctx context.Context, key string, o CheckOptions) (*Key, Decision, error) {
+		c.check = func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error) {
 			k, err := verify(ctx, key, o.Scopes...)
-			return k, Decision{}, err
+			if err != nil {
+				return nil, Decision{}, err
+			}
+			return &Record{Key: *k}, Decision{}, nil
 		}
 	}
 }

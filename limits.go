@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -134,6 +135,24 @@ func (p *limitPolicy) decide(ctx context.Context, reqs []LimitRequest) (Decision
 	return d, nil
 }
 
+// refund gives back what an allowed decide(ctx, reqs) took, best effort:
+// a failure is logged, never returned (the request is refused anyway).
+func (p *limitPolicy) refund(ctx context.Context, reqs []LimitRequest) {
+	if len(reqs) == 0 {
+		return
+	}
+	reqs = mergeDuplicates(reqs)
+	now := p.clock()
+	if p.local != nil {
+		p.local.refund(now, reqs)
+		return
+	}
+	if err := p.limiter.Refund(ctx, now, slices.Clone(reqs)); err != nil {
+		p.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rate limiter could not refund a refused request; its cost stays taken",
+			slog.String("error", err.Error()))
+	}
+}
+
 // mergeDuplicates returns reqs with requests for one bucket combined (their
 // costs added), so that a bucket is never checked twice against the same
 // tokens. Without duplicates, the common case, it returns reqs itself.
@@ -164,12 +183,10 @@ next:
 	return merged
 }
 
-// limit takes cost from every limit that applies to rec (and the route's
-// extra requests), or from none. It does not allocate when allowed.
-func (m *Manager) limit(ctx context.Context, rec *Record, cost int, route []LimitRequest) (Decision, error) {
+// limitRequests appends to reqs the requests of every limit that applies
+// to rec (key or plan, owner), each of cost, then route's.
+func (m *Manager) limitRequests(reqs []LimitRequest, rec *Record, cost int, route []LimitRequest) []LimitRequest {
 	p := &m.limits
-	var buf [4]LimitRequest
-	reqs := buf[:0]
 	if l, name := p.forKey(rec); !l.IsZero() {
 		reqs = append(reqs, LimitRequest{Key: LimitKey{PolicyKey, rec.ID}, Limit: l, Cost: cost, Name: name})
 	}
@@ -178,13 +195,51 @@ func (m *Manager) limit(ctx context.Context, rec *Record, cost int, route []Limi
 			reqs = append(reqs, LimitRequest{Key: LimitKey{PolicyOwner, rec.OwnerID}, Limit: pl.limit, Cost: cost, Name: pl.ownerName})
 		}
 	}
-	reqs = append(reqs, route...)
-	if len(reqs) == 0 {
-		return Decision{Allowed: true}, nil
+	return append(reqs, route...)
+}
+
+// charge takes cost from every limit that applies to rec and from route's
+// limits, all or none, then from rec's quota; if the quota refuses, the
+// limits are given back, so that a refused request takes nothing. It
+// returns the tightest Decision and the quota period taken from (for
+// refundCharge). It does not allocate when allowed.
+func (m *Manager) charge(ctx context.Context, rec *Record, cost int, route []LimitRequest) (Decision, time.Time, error) {
+	var buf [4]LimitRequest
+	reqs := m.limitRequests(buf[:0], rec, cost, route)
+	d := Decision{Allowed: true}
+	if len(reqs) > 0 {
+		var err error
+		if d, err = m.limits.decide(ctx, reqs); err != nil {
+			return d, time.Time{}, &KeyError{KeyID: rec.ID, Err: err}
+		}
 	}
-	d, err := p.decide(ctx, reqs)
+	if rec.Quota == nil {
+		return d, time.Time{}, nil
+	}
+	period, err := m.consumeQuota(ctx, rec, cost)
 	if err != nil {
-		return d, &KeyError{KeyID: rec.ID, Err: err}
+		if len(reqs) > 0 {
+			m.limits.refund(context.WithoutCancel(ctx), reqs)
+		}
+		var rle *RateLimitError
+		if errors.As(err, &rle) {
+			d = rle.Decision
+		}
+		return d, time.Time{}, err
 	}
-	return d, nil
+	return d, period, nil
+}
+
+// refundCharge gives back what charge took for rec with cost and route,
+// its quota in period: for a request a gate downstream refused. Best
+// effort: failures are logged.
+func (m *Manager) refundCharge(ctx context.Context, rec *Record, cost int, route []LimitRequest, period time.Time) {
+	ctx = context.WithoutCancel(ctx) // the client may be gone; the budget is still owed
+	reqs := m.limitRequests(nil, rec, cost, route)
+	if len(reqs) > 0 {
+		m.limits.refund(ctx, reqs)
+	}
+	if rec.Quota != nil {
+		m.refundQuota(ctx, rec, cost, period)
+	}
 }

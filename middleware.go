@@ -44,14 +44,17 @@ type middlewareConfig struct {
 	hide         bool
 	errorHandler ErrorHandler
 	logger       *slog.Logger
+	loggerSet    bool
 	scopes       []string
 	cost         int
 	draftHeaders bool
 	throttle     Limit
 	throttleSet  bool
 	trusted      []netip.Prefix
+	recover      bool
+	preflight    bool
 	// check replaces Manager.Check in tests, for answers no store gives.
-	check func(ctx context.Context, key string, o CheckOptions) (*Key, Decision, error)
+	check func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error)
 }
 
 // ErrorHandler writes the response to a refused request, e.g. as RFC 9457
@@ -105,13 +108,34 @@ func WithErrorHandler(h ErrorHandler) MiddlewareOption {
 // LogFailures sets where the middleware logs one event per refused request
 // (reason, key id when known, client address, request path; never the
 // key). The default discards.
-func LogFailures(l *slog.Logger) MiddlewareOption { return func(c *middlewareConfig) { c.logger = l } }
+func LogFailures(l *slog.Logger) MiddlewareOption {
+	return func(c *middlewareConfig) { c.logger, c.loggerSet = l, true }
+}
 
 // WithRequiredScopes makes the middleware itself require every one of
 // scopes, as RequireScopes would behind it.
 func WithRequiredScopes(scopes ...string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.scopes = slices.Clone(scopes) }
 }
+
+// RecoverPanics makes the middleware recover a panic of the handlers
+// behind it: the client gets 500 with a generic JSON error (if nothing was
+// written yet; otherwise the connection is cut, as net/http does), and the
+// LogFailures logger (else the Manager's WithLogger) one Error event with
+// the panic value and stack, with the presented credential cut out of
+// both. Without it a panic reaches
+// net/http, which drops the connection and logs the panic itself. It costs
+// a small ResponseWriter wrapper per request. A panic with
+// http.ErrAbortHandler is passed on: it means "abort quietly".
+func RecoverPanics() MiddlewareOption { return func(c *middlewareConfig) { c.recover = true } }
+
+// AllowPreflight lets CORS preflight requests through unauthenticated: an
+// OPTIONS request with Access-Control-Request-Method and no credentials
+// (browsers never send them on a preflight) goes to the next handler
+// without a key, which must answer it (a CORS handler); FromContext
+// reports no key, and RequireScopes behind it refuses with 401. Without
+// it a preflight gets 401 like any request without credentials.
+func AllowPreflight() MiddlewareOption { return func(c *middlewareConfig) { c.preflight = true } }
 
 // NewMiddleware returns net/http middleware that authenticates every
 // request with an API key of this Manager, or an error matching
@@ -127,22 +151,26 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 			names = append(names, name)
 		}
 	}
+	resp := newResponder(c.realm, c.errorHandler, c.logger)
+	resp.manager, resp.draftHeaders, resp.cost = m, c.draftHeaders, max(c.cost, 1)
+	resp.panicLogger = m.logger // a panic is an operator's business even without LogFailures
+	if c.loggerSet {
+		resp.panicLogger = c.logger
+	}
 	base := authMiddleware{
 		manager:      m,
 		check:        c.check,
 		checkOpts:    CheckOptions{Scopes: c.scopes, Cost: c.cost},
-		draftHeaders: c.draftHeaders,
 		bearerHeader: textproto.CanonicalMIMEHeaderKey(c.bearerHeader),
 		keyHeader:    textproto.CanonicalMIMEHeaderKey(c.keyHeader),
 		keyPrefix:    m.format.prefix + "_",
 		optional:     c.optional,
 		hide:         c.hide,
+		recover:      c.recover,
+		preflight:    c.preflight,
 		scopes:       c.scopes,
 		vary:         []string{strings.Join(names, ", ")},
-		responder:    newResponder(c.realm, c.errorHandler, c.logger),
-	}
-	if base.check == nil {
-		base.check = m.Check
+		responder:    resp,
 	}
 	if !c.throttle.IsZero() {
 		base.throttle = newFailureThrottle(c.throttle, c.trusted)
@@ -153,6 +181,9 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 	return func(next http.Handler) http.Handler {
 		a := base
 		a.next = next
+		if mux, ok := next.(*http.ServeMux); ok && a.check == nil {
+			a.mux = mux
+		}
 		if c.fallback != nil {
 			a.fallback = c.fallback(next)
 		}
@@ -180,6 +211,14 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 // Content-Type: application/json and Cache-Control: no-store, and nothing
 // from the request is echoed back. Passed-through responses get
 // Vary: Authorization, X-API-Key.
+//
+// When the next handler is an *http.ServeMux, the middleware looks up the
+// route first (ServeMux.Handler): a route registered with Public is served
+// without a key, and the requirements of a route wrapped in RequireScopes,
+// RequireAnyScope, LimitRoute and RouteCost are decided together with the
+// key's limits and quota, once: a request refused for a scope or a route
+// limit takes nothing. Behind any other router, a gate that refuses gives back
+// what the request took (see LimitRoute).
 //
 // Middleware never panics. If an option is invalid, the middleware it
 // returns refuses every request with 503 and logs why at Error level, so a
@@ -248,18 +287,21 @@ func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, e
 
 // authMiddleware is one middleware wrapped around one next handler.
 type authMiddleware struct {
-	manager      *Manager
-	check        func(ctx context.Context, key string, o CheckOptions) (*Key, Decision, error)
+	manager *Manager
+	// check replaces the Manager (tests); nil in use.
+	check        func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error)
 	checkOpts    CheckOptions
-	draftHeaders bool
 	throttle     *failureThrottle // nil when off
 	next         http.Handler
-	fallback     http.Handler // nil without Fallback
-	bearerHeader string       // canonical; "" when off
-	keyHeader    string       // canonical; "" when off
-	keyPrefix    string       // "sk_": a Bearer token is ours only with it
+	mux          *http.ServeMux // next, when it is a ServeMux: routes are looked up first
+	fallback     http.Handler   // nil without Fallback
+	bearerHeader string         // canonical; "" when off
+	keyHeader    string         // canonical; "" when off
+	keyPrefix    string         // "sk_": a Bearer token is ours only with it
 	optional     bool
 	hide         bool
+	recover      bool
+	preflight    bool
 	scopes       []string
 	scopeParam   string   // scope="…" for a 403 of WithRequiredScopes
 	vary         []string // len == cap: a handler's Add copies instead of writing into it
@@ -267,11 +309,23 @@ type authMiddleware struct {
 }
 
 func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.throttle != nil && a.throttle.nblocked.Load() > 0 {
-		if wait := a.throttle.blockedFor(a.throttle.clientAddr(r), time.Now()); wait > 0 {
-			// Too many failures from this client: refused before any
-			// hashing or store work. No key's limits are touched.
-			a.responder.refuse(w, r, rateLimited, &RateLimitError{Decision: Decision{Policy: "auth_failures", RetryAfter: wait}}, "")
+	var route *routeChain // the requirements of the route, when the mux shows them
+	next := a.next
+	if a.mux != nil && r.RequestURI != "*" {
+		h, pattern := a.mux.Handler(r)
+		if strings.IndexByte(pattern, '{') < 0 {
+			// No path values to set: serve the route's handler directly,
+			// as the mux would after the same match, instead of matching
+			// twice. A pattern with wildcards goes through the mux again.
+			r.Pattern = pattern
+			next = h
+		}
+		if route = chainOf(h); route != nil && route.public {
+			next.ServeHTTP(w, r) // no credentials looked at, nothing counted
+			return
+		}
+		if route != nil && route.invalid != nil {
+			a.responder.refuse(w, r, unavailable, route.invalid, "") // fail closed, whoever asks
 			return
 		}
 	}
@@ -284,18 +338,21 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.keyHeader != "" {
 		keyed = r.Header[a.keyHeader]
 	}
+	if a.throttle != nil && a.throttle.nblocked.Load() > 0 && a.throttled(w, r, bearer, keyed) {
+		return
+	}
 	switch {
 	case len(bearer)+len(keyed) > 1:
 		// RFC 6750 §2: one method per request. Which value to believe is
 		// ambiguous, so neither is checked.
 		a.responder.refuse(w, r, badRequest, errDuplicateCredentials, "")
 	case len(keyed) == 1:
-		a.authenticate(w, r, keyed[0], a.keyHeader)
+		a.authenticate(w, r, trimOWS(keyed[0]), a.keyHeader, route, next)
 	case len(bearer) == 1:
-		token, isBearer := bearerToken(bearer[0])
+		token, isBearer := bearerToken(trimOWS(bearer[0]))
 		switch {
 		case isBearer && strings.HasPrefix(token, a.keyPrefix):
-			a.authenticate(w, r, token, a.bearerHeader)
+			a.authenticate(w, r, token, a.bearerHeader, route, next)
 		case a.fallback != nil:
 			a.pass(w, r, a.fallback)
 		case isBearer:
@@ -303,48 +360,97 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
 		}
+	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
+		a.serve(w, r, next, "") // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
 		a.pass(w, r, a.fallback)
 	case a.optional:
-		a.pass(w, r, a.next)
+		a.pass(w, r, next)
 	default:
 		a.responder.refuse(w, r, unauthorized, errNoCredentials, "")
 	}
 }
 
+// throttled refuses a request from a client blocked for its failures,
+// unless it presents a key whose record is in the verification cache:
+// that costs neither a store lookup nor more than the one hash the cache
+// check takes, so a valid key behind a shared address (NAT, a proxy)
+// still passes. It reports whether it refused.
+func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, bearer, keyed []string) bool {
+	wait := a.throttle.blockedFor(a.throttle.clientAddr(r), time.Now())
+	if wait <= 0 {
+		return false
+	}
+	var presented string
+	switch {
+	case len(keyed) == 1 && len(bearer) == 0:
+		presented = trimOWS(keyed[0])
+	case len(bearer) == 1 && len(keyed) == 0:
+		if token, ok := bearerToken(trimOWS(bearer[0])); ok {
+			presented = token
+		}
+	}
+	if presented != "" && a.check == nil && a.manager.cached(presented) {
+		return false
+	}
+	// Too many failures from this client: refused before any store work.
+	// No key's limits are touched.
+	a.responder.refuse(w, r, rateLimited, &RateLimitError{Decision: Decision{Policy: "auth_failures", RetryAfter: wait}}, "")
+	return true
+}
+
 // authenticate verifies a presented key and passes the request on with the
-// key in its context, or refuses it.
-func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string) {
-	var key *Key
+// key in its context, or refuses it. Behind a route whose gates the mux
+// showed (route != nil), the route's outermost gate takes from the limits
+// and the quota, for all of them at once; otherwise the middleware takes
+// here, and gives back when a gate downstream refuses.
+func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string, route *routeChain, next http.Handler) {
+	var rec *Record
 	var d Decision
+	var period time.Time
 	var err error
-	if len(presented) > maxPresentedKeyLen {
+	charged := false
+	switch {
+	case len(presented) > maxPresentedKeyLen:
 		err = ErrMalformedKey
-	} else {
-		// Check's parse rejects anything but this Manager's exact format
+	case a.check != nil:
+		rec, d, err = a.check(r.Context(), presented, a.checkOpts)
+	default:
+		// The parse rejects anything but this Manager's exact format
 		// (control bytes, non-ASCII) before hashing or a store call.
-		key, d, err = a.check(r.Context(), presented, a.checkOpts)
+		rec, err = a.manager.authorize(r.Context(), presented, a.scopes, false)
+		if err == nil && route == nil {
+			d, period, err = a.manager.charge(r.Context(), rec, a.responder.cost, nil)
+			charged = err == nil
+		}
 	}
 	if err != nil {
 		if a.throttle != nil && errors.Is(err, ErrInvalidKey) {
 			a.throttle.failed(a.throttle.clientAddr(r), time.Now())
 		}
 		if errors.Is(err, ErrRateLimited) {
-			setRateLimitHeaders(w.Header(), d, a.draftHeaders, &a.manager.limits)
+			setRateLimitHeaders(w.Header(), d, a.responder.draftHeaders, &a.manager.limits)
 		}
 		a.responder.refuse(w, r, classify(err), err, a.scopeParam)
 		return
 	}
-	setRateLimitHeaders(w.Header(), d, a.draftHeaders, &a.manager.limits)
-	ctx := &authContext{Context: r.Context(), key: key, manager: a.manager, method: AuthMethodAPIKey,
-		responder: a.responder, room: roomOf(d), draftHeaders: a.draftHeaders}
-	r2 := r.WithContext(ctx)
+	setRateLimitHeaders(w.Header(), d, a.responder.draftHeaders, &a.manager.limits)
+	ac := &authContext{Context: r.Context(), rec: rec, manager: a.manager, method: AuthMethodAPIKey,
+		responder: a.responder, room: roomOf(d)}
+	if route != nil && !charged && a.check == nil {
+		ac.state = stateRoute
+	}
+	r2 := r.WithContext(ac)
 	if a.hide {
 		r2.Header = r.Header.Clone()
 		delete(r2.Header, header)
 	}
 	a.addVary(w.Header())
-	a.next.ServeHTTP(w, r2)
+	a.serve(w, r2, next, presented)
+	if charged && ac.state&stateRefused != 0 {
+		// A gate downstream refused: give back what this request took.
+		a.manager.refundCharge(r.Context(), rec, a.responder.cost, nil, period)
+	}
 }
 
 // pass hands on a request that carries no API key (to the fallback, or
@@ -352,7 +458,68 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 // RequireScopes downstream answers the same way.
 func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	a.addVary(w.Header())
-	h.ServeHTTP(w, r.WithContext(&authContext{Context: r.Context(), responder: a.responder}))
+	a.serve(w, r.WithContext(&authContext{Context: r.Context(), responder: a.responder}), h, "")
+}
+
+// serve calls h, recovering its panics when asked to. presented is the
+// credential, to be kept out of the log.
+func (a *authMiddleware) serve(w http.ResponseWriter, r *http.Request, h http.Handler, presented string) {
+	if !a.recover {
+		h.ServeHTTP(w, r)
+		return
+	}
+	rw := &recoverWriter{ResponseWriter: w}
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		a.responder.logPanic(r, v, presented)
+		if rw.wrote {
+			panic(http.ErrAbortHandler) // the response has begun: cut it off, quietly
+		}
+		a.responder.write(w, r, internalError, errPanic, 0)
+	}()
+	h.ServeHTTP(rw, r)
+}
+
+// recoverWriter notes whether the response has begun.
+type recoverWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *recoverWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recoverWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer
+// (Flush, Hijack, deadlines).
+func (w *recoverWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// trimOWS drops optional whitespace (SP, HTAB; RFC 9110 §5.5) around a
+// field value: net/http trims it over HTTP/1.1 but not over HTTP/2 or in
+// a request handed to ServeHTTP directly, and the answer must not depend
+// on the transport.
+func trimOWS(v string) string {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
 }
 
 // addVary tells caches that the response depends on the credential
@@ -368,7 +535,9 @@ func (a *authMiddleware) addVary(h http.Header) {
 
 // bearerToken returns the token of an Authorization value of the Bearer
 // scheme: the scheme is case-insensitive (RFC 9110 §11.1) and followed by
-// one or more spaces (RFC 6750 §2.1). ok is false for other schemes.
+// one or more spaces (RFC 6750 §2.1: 1*SP). ok is false for other schemes,
+// and for "Bearer" followed by a tab: not the Bearer syntax, so answered as
+// an unsupported scheme (401 without an error code).
 func bearerToken(v string) (token string, ok bool) {
 	const scheme = "bearer"
 	if len(v) < len(scheme) || !asciiEqualFold(v[:len(scheme)], scheme) {
@@ -413,6 +582,10 @@ func asciiEqualFold(s, lower string) bool {
 // a Fallback (it grants no API-key scopes) when scopes is not empty. With
 // no scopes it requires only that the request was authenticated.
 //
+// A request it refuses takes nothing: on a route of a ServeMux the
+// middleware wraps, the scopes are checked before anything is taken;
+// elsewhere, what the middleware took for the request is given back.
+//
 // Scopes must be valid scope tokens (RFC 6749 §3.3); if one is not, every
 // request is refused with 503, so that a mistake cannot open a route.
 func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
@@ -425,62 +598,218 @@ func RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
 }
 
 func newScopeGate(scopes []string, any bool) func(http.Handler) http.Handler {
-	g := scopeGate{scopes: slices.Clone(scopes), any: any}
+	req := &requirement{scopes: slices.Clone(scopes), anyScope: any, hasScopes: true}
 	for _, s := range scopes {
 		if !validScope(s) {
-			g.invalid = true
+			req.invalid = errInvalidRequiredScope
 		}
 	}
-	if !g.invalid && len(scopes) > 0 {
-		g.scopeParam = scopeParam(scopes)
+	if req.invalid == nil && len(scopes) > 0 {
+		req.scopeParam = scopeParam(scopes)
 	}
-	return func(next http.Handler) http.Handler {
-		gate := g
-		gate.next = next
-		return &gate
-	}
+	return func(next http.Handler) http.Handler { return newGate(req, next) }
 }
 
-type scopeGate struct {
-	next       http.Handler
+// Public marks a route of a ServeMux as reachable without a key: the
+// middleware in front of the mux serves it without looking at credentials
+// (FromContext reports no key, nothing is counted, no 401). It works where
+// the middleware can see the route, that is when the handler it wraps is
+// the *http.ServeMux the route is registered on, and Public is the
+// outermost wrapper of the route's handler:
+//
+//	mux.Handle("GET /health", apikey.Public(http.HandlerFunc(health)))
+//	http.ListenAndServe(addr, m.Middleware()(mux))
+//
+// Behind another router the middleware cannot see it, and the route needs
+// a key like every other. Public wrapped around RequireScopes or
+// LimitRoute contradicts itself: such a route refuses every request (503).
+func Public(h http.Handler) http.Handler { return newGate(&requirement{public: true}, h) }
+
+// requirement is what one gate asks of a request.
+type requirement struct {
+	public     bool
+	hasScopes  bool
 	scopes     []string
-	any        bool
-	invalid    bool
+	anyScope   bool
 	scopeParam string
+	limit      *routeLimit // nil but for LimitRoute
+	hasCost    bool
+	cost       int   // RouteCost
+	invalid    error // misconfigured: refuse every request (503)
 }
 
-func (g *scopeGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := fromContext(r.Context())
-	resp := defaultResponder
-	if c != nil && c.responder != nil {
-		resp = c.responder
+// routeChain is the requirements of a gate and of the gates of ours
+// directly inside it (no other handler between): what one decision covers.
+type routeChain struct {
+	reqs    []*requirement // outermost first
+	public  bool
+	invalid error
+}
+
+// gate is RequireScopes, RequireAnyScope, LimitRoute, RouteCost or Public
+// around next.
+type gate struct {
+	next  http.Handler
+	req   *requirement
+	chain routeChain
+}
+
+const maxChain = 32
+
+func newGate(req *requirement, next http.Handler) *gate {
+	g := &gate{next: next, req: req}
+	g.chain.reqs = []*requirement{req}
+	if inner := chainOf(next); inner != nil && len(inner.reqs) < maxChain {
+		g.chain.reqs = append(g.chain.reqs, inner.reqs...)
 	}
-	switch {
-	case g.invalid:
-		resp.refuse(w, r, unavailable, errInvalidRequiredScope, "")
-	case c == nil || c.key == nil && c.method == "":
-		resp.refuse(w, r, unauthorized, errNoCredentials, "")
-	case !g.grants(c):
-		err := error(&ScopeError{Required: slices.Clone(g.scopes), Any: g.any})
-		if c.key != nil {
-			err = &KeyError{KeyID: c.key.ID, Err: err}
+	for _, r := range g.chain.reqs {
+		if r.invalid != nil && g.chain.invalid == nil {
+			g.chain.invalid = r.invalid
 		}
-		resp.refuse(w, r, forbidden, err, g.scopeParam)
+	}
+	if g.chain.reqs[0].public {
+		g.chain.public = true
+		if len(g.chain.reqs) > 1 {
+			g.chain.public, g.chain.invalid = false, errPublicWithRequirements
+		}
+	} else if slices.ContainsFunc(g.chain.reqs, func(r *requirement) bool { return r.public }) {
+		g.chain.invalid = errPublicWithRequirements
+	}
+	return g
+}
+
+// chainOf returns the requirements h declares, or nil when h is not a
+// gate of ours.
+func chainOf(h http.Handler) *routeChain {
+	if g, ok := h.(*gate); ok {
+		return &g.chain
+	}
+	return nil
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := fromContext(r.Context())
+	switch {
+	case c != nil && c.covered > 0:
+		c.covered-- // decided by the gate around this one
+		g.next.ServeHTTP(w, r)
+	case c != nil && c.state&stateRoute != 0:
+		g.decide(w, r, c)
+	case g.req.public:
+		g.next.ServeHTTP(w, r)
+	case g.req.limit != nil:
+		g.limitAlone(w, r, c)
+	case g.req.hasCost:
+		g.costAlone(w, r, c)
+	default:
+		g.scopesAlone(w, r, c)
+	}
+}
+
+// responderOf is the responder of the middleware in front, or the default.
+func responderOf(c *authContext) *responder {
+	if c != nil && c.responder != nil {
+		return c.responder
+	}
+	return defaultResponder
+}
+
+// decide is the one decision for the route whose outermost gate g is,
+// after the middleware authenticated the key: every scope, then every
+// limit (the key's, its owner's, the route's) all or none, then the quota.
+func (g *gate) decide(w http.ResponseWriter, r *http.Request, c *authContext) {
+	c.state &^= stateRoute
+	resp := responderOf(c)
+	ch := &g.chain
+	if ch.invalid != nil {
+		c.refused()
+		resp.refuse(w, r, unavailable, ch.invalid, "")
+		return
+	}
+	for _, req := range ch.reqs {
+		if req.hasScopes && !grants(c, req) {
+			c.refused()
+			resp.refuse(w, r, forbidden, &KeyError{KeyID: c.rec.ID, Err: &ScopeError{Required: slices.Clone(req.scopes), Any: req.anyScope}}, req.scopeParam)
+			return
+		}
+	}
+	var buf [4]LimitRequest
+	reqs := ch.limitRequests(buf[:0], r, c.key())
+	m := c.manager
+	cost := ch.cost(resp.cost)
+	d, period, err := m.charge(r.Context(), c.rec, cost, reqs)
+	if err != nil {
+		c.refused()
+		if errors.Is(err, ErrRateLimited) {
+			setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+		}
+		resp.refuse(w, r, classify(err), err, "")
+		return
+	}
+	setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+	c.room = roomOf(d)
+	c.covered = uint8(len(ch.reqs) - 1)
+	g.next.ServeHTTP(w, r)
+	if c.state&stateRefused != 0 {
+		// A gate further in, out of this decision's sight, refused.
+		m.refundCharge(r.Context(), c.rec, cost, ch.limitRequests(nil, r, c.key()), period)
+	}
+}
+
+// cost is what the chain's request takes from the key's limits and quota:
+// the outermost RouteCost's, else the middleware's.
+func (ch *routeChain) cost(middleware int) int {
+	for _, req := range ch.reqs {
+		if req.hasCost {
+			return req.cost
+		}
+	}
+	return middleware
+}
+
+// limitRequests appends the route limits of the chain for key.
+func (ch *routeChain) limitRequests(reqs []LimitRequest, r *http.Request, k *Key) []LimitRequest {
+	for _, req := range ch.reqs {
+		if l := req.limit; l != nil {
+			reqs = append(reqs, l.request(r, k))
+		}
+	}
+	return reqs
+}
+
+// scopesAlone is a scope gate deciding on its own: behind a router that
+// the middleware cannot look into, or without the middleware.
+func (g *gate) scopesAlone(w http.ResponseWriter, r *http.Request, c *authContext) {
+	resp := responderOf(c)
+	switch {
+	case g.req.invalid != nil:
+		c.refused()
+		resp.refuse(w, r, unavailable, g.req.invalid, "")
+	case c == nil || c.rec == nil && c.method == "":
+		c.refused()
+		resp.refuse(w, r, unauthorized, errNoCredentials, "")
+	case !grants(c, g.req):
+		err := error(&ScopeError{Required: slices.Clone(g.req.scopes), Any: g.req.anyScope})
+		if c.rec != nil {
+			err = &KeyError{KeyID: c.rec.ID, Err: err}
+		}
+		c.refused()
+		resp.refuse(w, r, forbidden, err, g.req.scopeParam)
 	default:
 		g.next.ServeHTTP(w, r)
 	}
 }
 
 // grants: a fallback-authenticated request has no key and so no scopes.
-func (g *scopeGate) grants(c *authContext) bool {
+func grants(c *authContext, req *requirement) bool {
 	var granted []string
-	if c.key != nil {
-		granted = c.key.Scopes
+	if c.rec != nil {
+		granted = c.rec.Scopes
 	}
-	if g.any {
-		return c.scopePolicy().anyOf(granted, g.scopes)
+	if req.anyScope {
+		return c.scopePolicy().anyOf(granted, req.scopes)
 	}
-	return c.scopePolicy().allOf(granted, g.scopes)
+	return c.scopePolicy().allOf(granted, req.scopes)
 }
 
 // scopeParam is the scope auth-param of a 403 challenge. Scopes are valid
@@ -532,10 +861,12 @@ func validHeaderName(s string) bool {
 // Causes of refusals that no Manager call reports. The ones about a
 // presented token match ErrInvalidKey, like Verify's.
 var (
-	errNoCredentials              = errors.New("apikey: no credentials")
-	errUnsupportedScheme          = errors.New("apikey: unsupported authentication scheme")
-	errDuplicateCredentials       = errors.New("apikey: credentials sent more than once")
-	errForeignToken         error = &authError{"apikey: bearer token is not an API key"}
-	errMisconfigured              = errors.New("apikey: middleware misconfigured")
-	errInvalidRequiredScope       = errors.New("apikey: invalid required scope")
+	errNoCredentials                = errors.New("apikey: no credentials")
+	errUnsupportedScheme            = errors.New("apikey: unsupported authentication scheme")
+	errDuplicateCredentials         = errors.New("apikey: credentials sent more than once")
+	errForeignToken           error = &authError{"apikey: bearer token is not an API key"}
+	errMisconfigured                = errors.New("apikey: middleware misconfigured")
+	errInvalidRequiredScope         = errors.New("apikey: invalid required scope")
+	errPublicWithRequirements       = errors.New("apikey: a Public route with scope or limit requirements")
+	errPanic                        = errors.New("apikey: handler panicked")
 )

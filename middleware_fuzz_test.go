@@ -11,14 +11,17 @@ import (
 )
 
 // FuzzMiddleware: whatever the two credential headers hold, the answer is
-// one the middleware knows, no response byte and no log line contains what
+// one the middleware knows (inputs are independent of each other), no response byte and no log line contains what
 // was presented, and nothing panics.
 func FuzzMiddleware(f *testing.F) {
 	m, _, ks := newFixture(f)
 	logs := &captureHandler{}
-	h := m.Middleware(apikey.WithRequiredScopes("webhooks:read"), apikey.LogFailures(slog.New(logs)))(okHandler)
 
+	// Each input gets a middleware of its own: the failure throttle counts
+	// per middleware, and its 429 must not carry one input's failures into
+	// the next.
 	serve := func(authorization, xAPIKey string) *httptest.ResponseRecorder {
+		h := m.Middleware(apikey.WithRequiredScopes("webhooks:read"), apikey.LogFailures(slog.New(logs)))(okHandler)
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		if authorization != "" {
 			r.Header.Set("Authorization", authorization)

@@ -1,6 +1,8 @@
 package apikey
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -129,50 +131,147 @@ func smallInt(n int) string {
 // from a named limit of its own: e.g. "webhook_jobs" at PerSecond(100), or
 // "endpoint_tests" at PerMinute(10) per endpoint with subject
 // PerPathValue("id"). subject says what the limit is counted for; nil
-// means per key. A request over it gets 429; otherwise the X-RateLimit-*
-// headers describe this limit when it is tighter than the key's.
+// means per key. A request over it gets 429. The X-RateLimit-* headers
+// describe the tightest limit that applied, however gates are nested.
+//
+// On a route of a ServeMux that the middleware wraps, the route limit is
+// decided together with the key's limits and quota: all are taken, or
+// none. Elsewhere (another router, a wrapper between the mux and the
+// gate) the middleware has already taken from the key's limits and quota
+// when this gate decides; if it refuses, that is given back, as is what
+// route limits around it took. In between, for the time the refusal takes
+// to write, a concurrent request of the same key sees that budget as
+// spent: it can be refused where it would have passed, never let through
+// where it should not be.
 func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) string) func(http.Handler) http.Handler {
 	if subject == nil {
 		subject = PerKey
 	}
+	req := &requirement{limit: &routeLimit{name: name, policy: "route:" + name, limit: limit, subject: subject}}
 	// Decided once: a misconfigured route limit refuses every request (503)
 	// rather than leave the route unlimited.
-	var invalid error
 	if limit.validate("route_limit") != nil || name == "" || limit.IsZero() {
-		invalid = paramErr("route_limit", "needs a name and a valid limit")
+		req.invalid = paramErr("route_limit", "needs a name and a valid limit")
 	}
-	policy := "route:" + name
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ac := fromContext(r.Context())
-			if ac == nil || ac.key == nil || ac.manager == nil {
-				// Not authenticated with a key (Optional, or a fallback):
-				// nothing to count it against.
-				next.ServeHTTP(w, r)
-				return
-			}
-			p := ac.responder
-			if p == nil {
-				p = defaultResponder
-			}
-			if invalid != nil {
-				p.refuse(w, r, unavailable, invalid, "")
-				return
-			}
-			m := ac.manager
-			req := [1]LimitRequest{{Key: LimitKey{Policy: policy, Subject: subject(r, ac.key)}, Limit: limit, Cost: 1, Name: name}}
-			d, err := m.limits.decide(r.Context(), req[:])
-			if err != nil {
-				setRateLimitHeaders(w.Header(), d, ac.draftHeaders, &m.limits)
-				p.refuse(w, r, classify(err), err, "")
-				return
-			}
-			if roomOf(d) < ac.room {
-				setRateLimitHeaders(w.Header(), d, ac.draftHeaders, &m.limits)
-			}
-			next.ServeHTTP(w, r)
-		})
+	return func(next http.Handler) http.Handler { return newGate(req, next) }
+}
+
+// RouteCost returns middleware, for a route behind Middleware, that sets
+// what a request of the route takes from the key's (plan's, owner's)
+// limits and quota, e.g. 10 for a bulk export, in place of the
+// middleware's WithCost (default 1). Route limits still count requests.
+//
+// On a route of a ServeMux that the middleware wraps, the cost goes into
+// the route's one decision. Behind another router the middleware has
+// already taken its own cost when this gate runs: the gate takes the rest
+// (n minus the middleware's cost), all or none, and a refusal gives back
+// both; a route cost below the middleware's takes nothing more there. n
+// must be at least 1; otherwise every request is refused (503).
+func RouteCost(n int) func(http.Handler) http.Handler {
+	req := &requirement{hasCost: true, cost: n}
+	if n < 1 {
+		req.invalid = paramErr("route_cost", "must be at least 1")
 	}
+	return func(next http.Handler) http.Handler { return newGate(req, next) }
+}
+
+// costAlone is a RouteCost deciding on its own: it takes the cost above
+// what the middleware took.
+func (g *gate) costAlone(w http.ResponseWriter, r *http.Request, c *authContext) {
+	if c == nil || c.rec == nil || c.manager == nil {
+		g.next.ServeHTTP(w, r) // no key: nothing to count it against
+		return
+	}
+	resp := responderOf(c)
+	if g.req.invalid != nil {
+		c.refused()
+		resp.refuse(w, r, unavailable, g.req.invalid, "")
+		return
+	}
+	extra := g.req.cost - resp.cost
+	if extra <= 0 {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	m := c.manager
+	d, period, err := m.charge(r.Context(), c.rec, extra, nil)
+	if err != nil {
+		c.refused()
+		if errors.Is(err, ErrRateLimited) {
+			setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+		}
+		resp.refuse(w, r, classify(err), err, "")
+		return
+	}
+	if room := roomOf(d); room < c.room {
+		setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+		c.room = room
+	}
+	g.next.ServeHTTP(w, r)
+	if c.state&stateRefused != 0 {
+		m.refundCharge(r.Context(), c.rec, extra, nil, period)
+	}
+}
+
+// routeLimit is the limit of one LimitRoute.
+type routeLimit struct {
+	name, policy string
+	limit        Limit
+	subject      func(r *http.Request, k *Key) string
+}
+
+// request is the limiter request of r with key k: one request, whatever
+// the middleware's cost.
+func (l *routeLimit) request(r *http.Request, k *Key) LimitRequest {
+	return LimitRequest{Key: LimitKey{Policy: l.policy, Subject: l.subject(r, k)}, Limit: l.limit, Cost: 1, Name: l.name}
+}
+
+// limitAlone is a route limit deciding on its own: the middleware took
+// from the key's limits and quota already (or the request has no key).
+func (g *gate) limitAlone(w http.ResponseWriter, r *http.Request, c *authContext) {
+	if c == nil || c.rec == nil || c.manager == nil {
+		// Not authenticated with a key (Optional, or a fallback):
+		// nothing to count it against.
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	resp := responderOf(c)
+	if g.req.invalid != nil {
+		c.refused()
+		resp.refuse(w, r, unavailable, g.req.invalid, "")
+		return
+	}
+	m := c.manager
+	req := [1]LimitRequest{g.req.limit.request(r, c.key())}
+	d, err := m.limits.decide(r.Context(), req[:])
+	if err != nil {
+		c.refused()
+		setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+		resp.refuse(w, r, classify(err), err, "")
+		return
+	}
+	if room := roomOf(d); room < c.room {
+		setRateLimitHeaders(w.Header(), d, resp.draftHeaders, &m.limits)
+		c.room = room // a looser limit further in must not overwrite these
+	}
+	g.next.ServeHTTP(w, r)
+	if c.state&stateRefused != 0 {
+		m.limits.refund(context.WithoutCancel(r.Context()), req[:])
+	}
+}
+
+// cached reports whether rawKey's record is in the verification cache,
+// fresh: verifying it costs no store lookup. It costs a parse and a
+// digest, and looks nowhere else.
+func (m *Manager) cached(rawKey string) bool {
+	if len(rawKey) > maxPresentedKeyLen {
+		return false
+	}
+	if _, err := m.format.parse(rawKey); err != nil {
+		return false
+	}
+	_, ok := m.cache.get(m.schemes[0].digest(rawKey))
+	return ok
 }
 
 // PerKey counts a route limit per key.

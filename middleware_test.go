@@ -318,7 +318,9 @@ func answerCases(k keys) []answerCase {
 		invalid("control byte", xkey(k.reader[:20]+"\x00"+k.reader[21:]), true),
 		invalid("newline", bearer(k.reader+"\r\nX-Injected: 1"), true),
 		invalid("non-ASCII", xkey(k.reader[:20]+"é"+k.reader[22:]), true),
-		invalid("trailing space", xkey(k.reader+" "), true),
+		ok("optional whitespace around x-api-key", "/", xkey(" \t"+k.reader+" \t"), "ok reader api_key"),
+		ok("optional whitespace around authorization", "/", hdr("Authorization", "\tBearer "+k.reader+"\t "), "ok reader api_key"),
+		{name: "bearer and a tab: not the Bearer syntax", req: request{"/", hdr("Authorization", "Bearer\t"+k.reader)}, status: 401, challenge: challenge, body: bodyUnauthorized},
 
 		{name: "both headers", req: request{"/", hdr("Authorization", "Bearer "+k.reader, "X-API-Key", k.reader)}, status: 400, challenge: invalidRequest, body: bodyBadRequest},
 		{name: "bearer JWT and x-api-key", req: request{"/", hdr("Authorization", "Bearer eyJ.good", "X-API-Key", k.reader)}, status: 400, challenge: invalidRequest, body: bodyBadRequest},

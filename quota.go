@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -82,31 +83,50 @@ func newQuota(q *Quota, now time.Time) *Quota {
 const PolicyQuota = "quota"
 
 // consumeQuota takes cost from rec's quota in the store, after its rate
-// limits allowed the request.
-func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) error {
+// limits allowed the request, and returns the start of the period it
+// charged (for refundQuota).
+func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) (period time.Time, err error) {
 	q := rec.Quota
 	now := m.now().UTC()
 	start := q.Refill.periodStart(now)
-	id := rec.ID
-	if rec.RotatedToID != "" {
-		// Rotated, in its grace period: its budget moved to the successor,
-		// and both keys draw on that one budget.
-		id = rec.RotatedToID
-	}
-	remaining, err := m.store.ConsumeQuota(ctx, id, int64(max(cost, 1)), start)
+	remaining, err := m.store.ConsumeQuota(ctx, m.quotaID(rec), int64(max(cost, 1)), start)
 	switch {
 	case err == nil:
-		return nil
+		return start, nil
 	case errors.Is(err, ErrQuotaExceeded):
 		d := Decision{Policy: PolicyQuota, Limit: int(min(q.Limit, int64(^uint(0)>>1))), Remaining: int(max(remaining, 0))}
 		if q.Refill != RefillNever {
 			d.Reset = q.Refill.next(start)
 			d.RetryAfter = d.Reset.Sub(now)
 		}
-		return &KeyError{KeyID: rec.ID, Err: &RateLimitError{Decision: d, Quota: true}}
+		return time.Time{}, &KeyError{KeyID: rec.ID, Err: &RateLimitError{Decision: d, Quota: true}}
 	case errors.Is(err, ErrNotFound):
 		// Revoked or deleted since it was read: refuse like the record says.
-		return &KeyError{KeyID: rec.ID, Err: ErrRevoked}
+		return time.Time{}, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
 	}
-	return fmt.Errorf("%w: quota: %w", ErrStoreUnavailable, err)
+	return time.Time{}, fmt.Errorf("%w: quota: %w", ErrStoreUnavailable, err)
+}
+
+// refundQuota gives back what consumeQuota took in period, for a request
+// refused after its quota was charged. Best effort: bounded by the store
+// timeout whatever the caller's context, and a failure is logged, never
+// returned (the request is refused either way).
+func (m *Manager) refundQuota(ctx context.Context, rec *Record, cost int, period time.Time) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.storeTimeout)
+	defer cancel()
+	err := m.store.RefundQuota(rctx, m.quotaID(rec), int64(max(cost, 1)), period)
+	if err != nil && !errors.Is(err, ErrNotFound) { // not found: revoked since, nothing to give back
+		m.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: refunding a refused request's quota failed",
+			slog.String("key_id", rec.ID), slog.String("error", err.Error()))
+	}
+}
+
+// quotaID is the key whose budget rec draws on.
+func (m *Manager) quotaID(rec *Record) string {
+	if rec.RotatedToID != "" {
+		// Rotated, in its grace period: its budget moved to the successor,
+		// and both keys draw on that one budget.
+		return rec.RotatedToID
+	}
+	return rec.ID
 }

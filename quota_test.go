@@ -2,8 +2,11 @@ package apikey_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -101,4 +104,56 @@ func TestMiddlewareQuotaExceeded(t *testing.T) {
 	assert.NotEmpty(t, w.Header().Get("Retry-After"))
 	assert.Contains(t, w.Body.String(), `"code":"quota_exceeded"`)
 	assert.Contains(t, w.Body.String(), `"retry_after":`)
+}
+
+func TestQuotaRefund(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		var logs strings.Builder
+		store := &refundFailingStore{Store: memstore.New()}
+		m := newManager(t, store, apikey.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		k, secret := create(t, m, apikey.CreateParams{Quota: &apikey.Quota{Limit: 3, Refill: apikey.RefillDaily}})
+		remaining := func() int64 {
+			got, err := m.Get(ctx, k.ID)
+			require.NoError(t, err)
+			return got.Quota.Remaining
+		}
+
+		period, err := apikey.ChargeQuota(ctx, m, k.ID, 2)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), remaining())
+		require.NoError(t, apikey.RefundQuota(ctx, m, k.ID, 2, period))
+		assert.Equal(t, int64(3), remaining(), "a refused request spends no budget")
+
+		// A refund after the refill is for a period that is over.
+		period, err = apikey.ChargeQuota(ctx, m, k.ID, 1)
+		require.NoError(t, err)
+		now := time.Now().UTC()
+		time.Sleep(time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Sub(now))
+		_, err = apikey.ChargeQuota(ctx, m, k.ID, 1)
+		require.NoError(t, err)
+		require.NoError(t, apikey.RefundQuota(ctx, m, k.ID, 1, period))
+		assert.Equal(t, int64(2), remaining(), "yesterday's credit does not come back today")
+
+		// A failing store: logged without the key, never returned.
+		store.fail.Store(true)
+		require.NoError(t, apikey.RefundQuota(ctx, m, k.ID, 1, period))
+		assert.Contains(t, logs.String(), "refunding")
+		assert.Contains(t, logs.String(), k.ID)
+		assert.NotContains(t, logs.String(), secret)
+	})
+}
+
+// refundFailingStore fails RefundQuota on demand.
+type refundFailingStore struct {
+	apikey.Store
+	fail atomic.Bool
+}
+
+func (s *refundFailingStore) RefundQuota(ctx context.Context, id string, cost int64, period time.Time) error {
+	if s.fail.Load() {
+		return errBackend
+	}
+	return s.Store.RefundQuota(ctx, id, cost, period)
 }

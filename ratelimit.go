@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -105,8 +106,19 @@ type LimitRequest struct {
 // allowed, the one with the fewest requests left. An error means the
 // limiter could not decide (a Redis limiter whose server is down); the
 // Manager fails closed on it unless told otherwise.
+//
+// Refund gives back what an allowed Allow(ctx, now', reqs) took, when the
+// request is refused later on (a scope gate's 403, a route limit's 429
+// downstream): each bucket gets its request's cost back, never above its
+// burst; a bucket that no longer exists (expired, evicted: it is full
+// again) is left alone. Requests for one bucket must be merged as for
+// Allow. A refund is a later, separate step: a concurrent request decided
+// between the two sees the budget still taken and may be refused, and one
+// decided after sees it given back; the two never make more pass than the
+// limit allows. An error means nothing, or not everything, was given back.
 type Limiter interface {
 	Allow(ctx context.Context, now time.Time, reqs []LimitRequest) (Decision, error)
+	Refund(ctx context.Context, now time.Time, reqs []LimitRequest) error
 }
 
 // RateLimitError is the error of a request refused by a rate limit or a
@@ -140,7 +152,7 @@ type LocalLimiter struct {
 	shards    [limiterShards]limiterShard
 	perShard  int
 	seed      maphash.Seed // shards by a keyed hash: subjects cannot be aimed at one shard
-	evictions int64        // buckets dropped while still in use; for tests and metrics
+	evictions atomic.Int64 // buckets dropped while not full; shards evict in parallel
 }
 
 const (
@@ -182,6 +194,27 @@ func (l *LocalLimiter) shardOf(k LimitKey) int {
 // Allow implements Limiter.
 func (l *LocalLimiter) Allow(ctx context.Context, now time.Time, reqs []LimitRequest) (Decision, error) {
 	return l.allow(now, reqs), nil
+}
+
+// Refund implements Limiter.
+func (l *LocalLimiter) Refund(ctx context.Context, now time.Time, reqs []LimitRequest) error {
+	l.refund(now, reqs)
+	return nil
+}
+
+// refund is Refund without the interface. Each bucket is given back under
+// its own shard's lock: giving back needs no all-or-none.
+func (l *LocalLimiter) refund(now time.Time, reqs []LimitRequest) {
+	for _, r := range reqs {
+		sh := &l.shards[l.shardOf(r.Key)]
+		sh.mu.Lock()
+		if b, ok := sh.buckets[r.Key]; ok {
+			// A negative take: rate.Limiter caps the tokens at the burst
+			// whenever it reads them.
+			b.lim.AllowN(now, -max(r.Cost, 1))
+		}
+		sh.mu.Unlock()
+	}
 }
 
 // allow is Allow without the interface, so that callers in this package
@@ -313,7 +346,7 @@ func (l *LocalLimiter) evictLocked(sh *limiterShard, now time.Time) {
 	for k, b := range sh.buckets {
 		if !b.used.After(cut) && !b.used.Equal(now) {
 			delete(sh.buckets, k)
-			l.evictions++
+			l.evictions.Add(1)
 		}
 	}
 }

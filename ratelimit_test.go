@@ -324,8 +324,10 @@ func TestFailureThrottle(t *testing.T) {
 		for range 3 {
 			require.Equal(t, 401, do(unknown, "10.1.2.3:80", "192.0.2.50"))
 		}
-		assert.Equal(t, 429, do(secret, "10.1.2.3:80", "192.0.2.50"))
-		assert.Equal(t, 200, do(secret, "10.1.2.3:80", "192.0.2.51"))
+		_, uncached := create(t, m, apikey.CreateParams{})
+		assert.Equal(t, 429, do(uncached, "10.1.2.3:80", "192.0.2.50"), "a key that would cost a lookup is throttled")
+		assert.Equal(t, 200, do(secret, "10.1.2.3:80", "192.0.2.50"), "a key in the verification cache costs no lookup: it passes")
+		assert.Equal(t, 200, do(uncached, "10.1.2.3:80", "192.0.2.51"))
 		assert.Equal(t, 200, do(secret, "198.51.100.8:80", "203.0.113.9"), "spoofed X-Forwarded-For is not believed")
 
 		time.Sleep(20 * time.Second) // one failure's worth refills
@@ -434,6 +436,96 @@ func TestInvalidRouteLimitFailsClosed(t *testing.T) {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			assert.Equal(t, http.StatusServiceUnavailable, w.Code, name)
+		}
+	}
+}
+
+// refundLimiterReq is a request for bucket subject under l.
+func refundLimiterReq(subject string, l apikey.Limit, cost int) apikey.LimitRequest {
+	return apikey.LimitRequest{Key: apikey.LimitKey{Policy: "key", Subject: subject}, Limit: l, Cost: cost, Name: "key"}
+}
+
+// TestLocalRefund: a refund gives back exactly what an allowed request
+// took, never above the burst, and leaves missing buckets alone.
+func TestLocalRefund(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lim := apikey.PerMinute(10)
+	allow := func(l *apikey.LocalLimiter, at time.Time, reqs ...apikey.LimitRequest) apikey.Decision {
+		d, err := l.Allow(ctx, at, reqs)
+		require.NoError(t, err)
+		return d
+	}
+
+	t.Run("restores exactly", func(t *testing.T) {
+		l := apikey.NewLocalLimiter(0)
+		require.Equal(t, 7, allow(l, now, refundLimiterReq("k", lim, 3)).Remaining)
+		require.NoError(t, l.Refund(ctx, now, []apikey.LimitRequest{refundLimiterReq("k", lim, 3)}))
+		d := allow(l, now, refundLimiterReq("k", lim, 1))
+		assert.Equal(t, 9, d.Remaining)
+		assert.Equal(t, now.Add(6*time.Second), d.Reset)
+	})
+	t.Run("capped at burst", func(t *testing.T) {
+		l := apikey.NewLocalLimiter(0)
+		allow(l, now, refundLimiterReq("k", lim, 2))
+		// Refilled meanwhile: the refund cannot lift it above 10.
+		require.NoError(t, l.Refund(ctx, now.Add(time.Minute), []apikey.LimitRequest{refundLimiterReq("k", lim, 2)}))
+		assert.Equal(t, 9, allow(l, now.Add(time.Minute), refundLimiterReq("k", lim, 1)).Remaining)
+	})
+	t.Run("every bucket of the request", func(t *testing.T) {
+		l := apikey.NewLocalLimiter(0)
+		reqs := []apikey.LimitRequest{refundLimiterReq("k", lim, 1), {Key: apikey.LimitKey{Policy: "owner", Subject: "o"}, Limit: apikey.PerMinute(2), Cost: 1, Name: "owner"}}
+		require.True(t, allow(l, now, reqs...).Allowed)
+		require.True(t, allow(l, now, reqs...).Allowed)
+		require.False(t, allow(l, now, reqs...).Allowed)
+		require.NoError(t, l.Refund(ctx, now, reqs))
+		d := allow(l, now, reqs...)
+		require.True(t, d.Allowed)
+		assert.Equal(t, "owner", d.Policy)
+		assert.Equal(t, 0, d.Remaining)
+		assert.Equal(t, 7, allow(l, now, refundLimiterReq("k", lim, 1)).Remaining)
+	})
+	t.Run("missing bucket left alone", func(t *testing.T) {
+		l := apikey.NewLocalLimiter(0)
+		require.NoError(t, l.Refund(ctx, now, []apikey.LimitRequest{refundLimiterReq("never", lim, 1)}))
+		assert.Zero(t, apikey.LimiterBuckets(l))
+	})
+}
+
+// TestLocalRefundAsIfNeverHappened: after a refund, the later requests
+// meet exactly the decisions they would have met had the refunded one
+// never been made, at the same instant and after partial refills.
+func TestLocalRefundAsIfNeverHappened(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 123_456_789, time.UTC)
+	for _, lim := range []apikey.Limit{apikey.PerMinute(5), {Requests: 3, Period: 7 * time.Second}, {Requests: 10, Period: time.Minute, Burst: 4}} {
+		for _, cost := range []int{1, 2} {
+			refunded, reference := apikey.NewLocalLimiter(0), apikey.NewLocalLimiter(0)
+			r := refundLimiterReq("k", lim, 1)
+			for _, l := range []*apikey.LocalLimiter{refunded, reference} {
+				_, err := l.Allow(ctx, now, []apikey.LimitRequest{r})
+				require.NoError(t, err)
+			}
+			took := refundLimiterReq("k", lim, cost)
+			d, err := refunded.Allow(ctx, now.Add(time.Millisecond), []apikey.LimitRequest{took})
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+			require.NoError(t, refunded.Refund(ctx, now.Add(time.Millisecond), []apikey.LimitRequest{took}))
+			passed := 0
+			for i := range 40 {
+				at := now.Add(time.Millisecond + time.Duration(i/4)*900*time.Millisecond)
+				want, err := reference.Allow(ctx, at, []apikey.LimitRequest{r})
+				require.NoError(t, err)
+				got, err := refunded.Allow(ctx, at, []apikey.LimitRequest{r})
+				require.NoError(t, err)
+				require.Equal(t, want, got, "%s cost %d, request %d", lim, cost, i)
+				if got.Allowed {
+					passed++
+				}
+			}
+			assert.Positive(t, passed)
 		}
 	}
 }

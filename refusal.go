@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -70,6 +73,8 @@ var (
 	rateLimited  = newRefusal(http.StatusTooManyRequests, "rate_limit_exceeded", "Rate limit exceeded")
 	quotaSpent   = newRefusal(http.StatusTooManyRequests, "quota_exceeded", "Quota exceeded")
 	unavailable  = newRefusal(http.StatusServiceUnavailable, "service_unavailable", "Authentication is temporarily unavailable")
+	// internalError answers a request whose handler panicked (RecoverPanics).
+	internalError = newRefusal(http.StatusInternalServerError, "internal_error", "Internal server error")
 )
 
 // Header values shared by every response. Header.Set and Header.Add never
@@ -99,12 +104,17 @@ func classify(err error) *refusal {
 	return unavailable
 }
 
-// responder writes refusals for one middleware configuration and logs them.
+// responder writes refusals for one middleware configuration and logs them,
+// and carries the settings the gates behind the middleware need.
 type responder struct {
-	challenge      []string // for 401 without credentials: Bearer realm="api"
-	invalidToken   []string // for 401 invalid_token
-	invalidRequest []string // for 400
-	insufficient   []string // for 403; a scope param is appended when known
+	manager        *Manager     // nil for defaultResponder
+	draftHeaders   bool         // RateLimitHeadersDraft
+	cost           int          // WithCost, at least 1
+	panicLogger    *slog.Logger // RecoverPanics: LogFailures, else the Manager's
+	challenge      []string     // for 401 without credentials: Bearer realm="api"
+	invalidToken   []string     // for 401 invalid_token
+	invalidRequest []string     // for 400
+	insufficient   []string     // for 403; a scope param is appended when known
 	errorHandler   ErrorHandler
 	logger         *slog.Logger
 }
@@ -210,6 +220,21 @@ func (p *responder) log(r *http.Request, ans *refusal, cause error) {
 	p.logger.LogAttrs(ctx, level, "apikey: request refused", attrs...)
 }
 
+// logPanic logs a recovered panic at Error level, with the presented
+// credential cut out of the value and the stack.
+func (p *responder) logPanic(r *http.Request, v any, presented string) {
+	value, stack := fmt.Sprint(v), string(debug.Stack())
+	if len(presented) >= 8 {
+		value = strings.ReplaceAll(value, presented, "[REDACTED]")
+		stack = strings.ReplaceAll(stack, presented, "[REDACTED]")
+	}
+	p.panicLogger.LogAttrs(r.Context(), slog.LevelError, "apikey: handler panicked",
+		slog.String("panic", value),
+		slog.String("client", r.RemoteAddr),
+		slog.String("path", r.URL.Path),
+		slog.String("stack", stack))
+}
+
 // reason names the cause of a refusal for logs, from the sentinel it
 // matches; the most specific first.
 func reason(err error) string {
@@ -234,6 +259,7 @@ func reason(err error) string {
 		{ErrRateLimited, "rate_limited"},
 		{errMisconfigured, "misconfigured"},
 		{errInvalidRequiredScope, "misconfigured"},
+		{errPublicWithRequirements, "misconfigured"},
 	}
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {

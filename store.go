@@ -138,6 +138,15 @@ type Store interface {
 	// or has no quota.
 	ConsumeQuota(ctx context.Context, id string, cost int64, periodStart time.Time) (int64, error)
 
+	// RefundQuota atomically gives cost back to the budget that a
+	// ConsumeQuota(ctx, id, cost, periodStart) took it from, for a request
+	// refused after its quota was charged. The budget never rises above the
+	// quota's limit. It is a no-op (nil) when that budget's stored period
+	// is no longer periodStart: a refill happened since, and the credit
+	// belongs to a period that is over. ErrNotFound if the key does not
+	// exist, is revoked, or has no quota.
+	RefundQuota(ctx context.Context, id string, cost int64, periodStart time.Time) error
+
 	// AddUsage adds each entry's Count to RequestCount and moves LastUsedAt
 	// forward to the entry's LastUsedAt if that is later. Unknown IDs are
 	// skipped. Additive, so many instances may share one store.

@@ -17,6 +17,9 @@ import (
 //go:embed limiter.lua
 var limiterLua string
 
+//go:embed refund.lua
+var refundLua string
+
 // DefaultPrefix is the default prefix of the Limiter's Redis keys.
 const DefaultPrefix = "apikey:rl:"
 
@@ -29,6 +32,7 @@ const DefaultTTLMargin = time.Second
 type Limiter struct {
 	client    goredis.UniversalClient
 	script    *goredis.Script
+	refund    *goredis.Script
 	prefix    string
 	redisTime bool
 	margin    time.Duration
@@ -84,7 +88,8 @@ func NewLimiter(client goredis.UniversalClient, opts ...Option) (*Limiter, error
 	case c.timeout < 0:
 		return nil, errors.New("apikey/redis: NewLimiter: timeout must not be negative")
 	}
-	return &Limiter{client: client, script: goredis.NewScript(limiterLua), prefix: c.prefix,
+	return &Limiter{client: client, script: goredis.NewScript(limiterLua),
+		refund: goredis.NewScript(refundLua), prefix: c.prefix,
 		redisTime: c.redisTime, margin: c.margin, timeout: c.timeout}, nil
 }
 
@@ -144,6 +149,35 @@ func (l *Limiter) Allow(ctx context.Context, now time.Time, reqs []apikey.LimitR
 		return apikey.Decision{}, errors.New("apikey/redis: limiter: script and client disagree on the decision")
 	}
 	return d, nil
+}
+
+// Refund implements apikey.Limiter: one script call gives every bucket
+// its request's cost back, never above its burst; buckets that expired
+// meanwhile (full again) are left alone.
+func (l *Limiter) Refund(ctx context.Context, now time.Time, reqs []apikey.LimitRequest) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(reqs))
+	args := make([]any, 0, 4+len(reqs))
+	mode := "0"
+	if l.redisTime {
+		mode = "1"
+	}
+	args = append(args, mode, now.Unix(), now.Nanosecond(), l.margin.Milliseconds())
+	for i, r := range reqs {
+		keys[i] = l.Key(r.Key)
+		args = append(args, max(r.Cost, 1))
+	}
+	if l.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
+	if err := l.refund.Run(ctx, l.client, keys, args...).Err(); err != nil {
+		return fmt.Errorf("apikey/redis: limiter refund: %w", err)
+	}
+	return nil
 }
 
 func validLimit(l apikey.Limit) error {

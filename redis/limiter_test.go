@@ -74,10 +74,12 @@ func TestAllowRejectsInvalidLimits(t *testing.T) {
 	assert.Equal(t, apikey.Decision{Allowed: true}, d)
 }
 
-// step is one decision of a differential sequence: reqs at base+at.
+// step is one decision of a differential sequence: reqs at base+at, or
+// their refund.
 type step struct {
-	at   time.Duration
-	reqs []apikey.LimitRequest
+	at     time.Duration
+	reqs   []apikey.LimitRequest
+	refund bool
 }
 
 func repeat(n int, s step) []step {
@@ -110,48 +112,60 @@ func TestSameDecisionsAsLocal(t *testing.T) {
 
 	cases := map[string][]step{
 		"per second": seq(
-			repeat(5, step{0, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}}),
-			repeat(2, step{100 * time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}}),
-			repeat(2, step{333_333_334 * time.Nanosecond, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}}),
-			repeat(4, step{time.Second + 1, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}}),
-			repeat(4, step{10 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}}),
+			repeat(5, step{0, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
+			repeat(2, step{100 * time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
+			repeat(2, step{333_333_334 * time.Nanosecond, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
+			repeat(4, step{time.Second + 1, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
+			repeat(4, step{10 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
 		),
 		"odd period": seq(
-			repeat(4, step{0, []apikey.LimitRequest{key(odd, 1)}}),
-			repeat(2, step{2*time.Second + 333_333_333, []apikey.LimitRequest{key(odd, 1)}}),
-			repeat(2, step{2*time.Second + 333_333_334, []apikey.LimitRequest{key(odd, 1)}}),
-			repeat(3, step{9*time.Second + 17, []apikey.LimitRequest{key(odd, 1)}}),
+			repeat(4, step{0, []apikey.LimitRequest{key(odd, 1)}, false}),
+			repeat(2, step{2*time.Second + 333_333_333, []apikey.LimitRequest{key(odd, 1)}, false}),
+			repeat(2, step{2*time.Second + 333_333_334, []apikey.LimitRequest{key(odd, 1)}, false}),
+			repeat(3, step{9*time.Second + 17, []apikey.LimitRequest{key(odd, 1)}, false}),
 		),
 		"burst below requests": seq(
-			repeat(4, step{0, []apikey.LimitRequest{key(burst, 1)}}),
-			repeat(2, step{5 * time.Second, []apikey.LimitRequest{key(burst, 1)}}),
-			repeat(2, step{6 * time.Second, []apikey.LimitRequest{key(burst, 1)}}),
+			repeat(4, step{0, []apikey.LimitRequest{key(burst, 1)}, false}),
+			repeat(2, step{5 * time.Second, []apikey.LimitRequest{key(burst, 1)}, false}),
+			repeat(2, step{6 * time.Second, []apikey.LimitRequest{key(burst, 1)}, false}),
 		),
 		"costs": seq(
-			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 4)}}},
-			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 4)}}},
-			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 4)}}},
-			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 11)}}}, // never fits
-			[]step{{30 * time.Second, []apikey.LimitRequest{key(apikey.PerMinute(10), 0)}}},
-			[]step{{31 * time.Second, []apikey.LimitRequest{key(apikey.PerMinute(10), 7)}}},
+			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 4)}, false}},
+			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 4)}, false}},
+			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 4)}, false}},
+			[]step{{0, []apikey.LimitRequest{key(apikey.PerMinute(10), 11)}, false}}, // never fits
+			[]step{{30 * time.Second, []apikey.LimitRequest{key(apikey.PerMinute(10), 0)}, false}},
+			[]step{{31 * time.Second, []apikey.LimitRequest{key(apikey.PerMinute(10), 7)}, false}},
 		),
 		"several limits": seq(
-			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(5), 1), owner(apikey.PerMinute(4), 1)}}),
-			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(5), 1), owner(apikey.PerMinute(4), 1), route(apikey.PerSecond(2), 1)}}),
-			repeat(3, step{500 * time.Millisecond, []apikey.LimitRequest{route(apikey.PerSecond(2), 1), key(apikey.PerSecond(5), 1)}}),
-			repeat(2, step{15 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(5), 1), owner(apikey.PerMinute(4), 1)}}),
+			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(5), 1), owner(apikey.PerMinute(4), 1)}, false}),
+			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(5), 1), owner(apikey.PerMinute(4), 1), route(apikey.PerSecond(2), 1)}, false}),
+			repeat(3, step{500 * time.Millisecond, []apikey.LimitRequest{route(apikey.PerSecond(2), 1), key(apikey.PerSecond(5), 1)}, false}),
+			repeat(2, step{15 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(5), 1), owner(apikey.PerMinute(4), 1)}, false}),
 		),
 		"limit changes": seq(
-			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(5), 1)}}),
-			repeat(2, step{100 * time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(2), 1)}}),
-			repeat(2, step{700 * time.Millisecond, []apikey.LimitRequest{key(apikey.Limit{Requests: 2, Period: time.Second, Burst: 6}, 1)}}),
-			repeat(3, step{2 * time.Second, []apikey.LimitRequest{key(apikey.PerMinute(100), 1)}}),
-			repeat(2, step{2 * time.Second, []apikey.LimitRequest{key(apikey.Limit{Requests: 2, Period: time.Second, Burst: 2}, 1)}}),
-			repeat(2, step{2 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(2), 1)}}), // same rate, other struct
+			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(5), 1)}, false}),
+			repeat(2, step{100 * time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(2), 1)}, false}),
+			repeat(2, step{700 * time.Millisecond, []apikey.LimitRequest{key(apikey.Limit{Requests: 2, Period: time.Second, Burst: 6}, 1)}, false}),
+			repeat(3, step{2 * time.Second, []apikey.LimitRequest{key(apikey.PerMinute(100), 1)}, false}),
+			repeat(2, step{2 * time.Second, []apikey.LimitRequest{key(apikey.Limit{Requests: 2, Period: time.Second, Burst: 2}, 1)}, false}),
+			repeat(2, step{2 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(2), 1)}, false}), // same rate, other struct
+		),
+		"refunds": seq(
+			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
+			[]step{{0, []apikey.LimitRequest{key(apikey.PerSecond(3), 2)}, true}},
+			repeat(3, step{100 * time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
+			[]step{{5 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(3), 3)}, true}}, // capped at the burst
+			repeat(4, step{5 * time.Second, []apikey.LimitRequest{key(apikey.PerSecond(3), 1)}, false}),
+			repeat(2, step{6 * time.Second, []apikey.LimitRequest{key(odd, 1), owner(apikey.PerMinute(4), 1)}, false}),
+			[]step{{6*time.Second + 333_333_333, []apikey.LimitRequest{key(odd, 1), owner(apikey.PerMinute(4), 1)}, true}},
+			repeat(4, step{7 * time.Second, []apikey.LimitRequest{key(odd, 1), owner(apikey.PerMinute(4), 1)}, false}),
+			[]step{{7 * time.Second, []apikey.LimitRequest{route(apikey.PerSecond(1), 1)}, true}}, // no bucket: left alone
+			repeat(2, step{7 * time.Second, []apikey.LimitRequest{route(apikey.PerSecond(1), 1)}, false}),
 		),
 		"repeated key": seq(
-			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(4), 1), key(apikey.PerSecond(4), 1)}}),
-			repeat(2, step{time.Second, []apikey.LimitRequest{key(apikey.PerSecond(4), 2), key(apikey.PerMinute(3), 1)}}),
+			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(4), 1), key(apikey.PerSecond(4), 1)}, false}),
+			repeat(2, step{time.Second, []apikey.LimitRequest{key(apikey.PerSecond(4), 2), key(apikey.PerMinute(3), 1)}, false}),
 		),
 	}
 	for name, steps := range cases {
@@ -183,7 +197,10 @@ func randomSteps(t *testing.T, c *goredis.Client, gap time.Duration) {
 		for _, p := range rng.Perm(3)[:1+rng.IntN(3)] {
 			reqs = append(reqs, req([]string{"key", "owner", "route"}[p], "s", limits[(p+rng.IntN(2))%len(limits)], rng.IntN(3)))
 		}
-		steps = append(steps, step{at, reqs})
+		steps = append(steps, step{at, reqs, false})
+		if rng.IntN(5) == 0 { // give it back, allowed or not: capped at the burst either way
+			steps = append(steps, step{at, reqs, true})
+		}
 	}
 	compare(t, newLimiter(t, c, unique("diff")), steps)
 }
@@ -194,6 +211,11 @@ func compare(t *testing.T, remote *redis.Limiter, steps []step) {
 	allowed := 0
 	for i, s := range steps {
 		now := base.Add(s.at)
+		if s.refund {
+			require.NoError(t, local.Refund(t.Context(), now, s.reqs))
+			require.NoError(t, remote.Refund(t.Context(), now, s.reqs))
+			continue
+		}
 		want, err := local.Allow(t.Context(), now, s.reqs)
 		require.NoError(t, err)
 		got, err := remote.Allow(t.Context(), now, s.reqs)
@@ -361,4 +383,43 @@ func TestOneRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.EqualValues(t, 10, hook.n.Load()-before)
+}
+
+// TestRefund: a refund gives back exactly what an allowed decision took,
+// never above the burst, in one round trip, and creates no bucket.
+func TestRefund(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	hook := &countHook{}
+	c.AddHook(hook)
+	l := newLimiter(t, c, unique("refund"))
+	lim := apikey.PerMinute(10)
+	key, owner := req("key", "k", lim, 3), req("owner", "o", apikey.PerMinute(4), 3)
+	allow := func(at time.Duration, reqs ...apikey.LimitRequest) apikey.Decision {
+		d, err := l.Allow(t.Context(), base.Add(at), reqs)
+		require.NoError(t, err)
+		return d
+	}
+	require.NoError(t, l.Refund(t.Context(), base, []apikey.LimitRequest{req("key", "warm-up", lim, 1)})) // loads the script
+	require.True(t, allow(0, key, owner).Allowed)
+	require.False(t, allow(0, key, owner).Allowed)
+	before := hook.n.Load()
+	require.NoError(t, l.Refund(t.Context(), base, []apikey.LimitRequest{key, owner}))
+	assert.EqualValues(t, 1, hook.n.Load()-before, "one round trip")
+	d := allow(0, key, owner)
+	require.True(t, d.Allowed, "the refund restored both buckets")
+	assert.Equal(t, "owner", d.Policy)
+	assert.Equal(t, 1, d.Remaining)
+	assert.Equal(t, 6, allow(0, req("key", "k", lim, 1)).Remaining, "3 taken, given back, taken again, and 1")
+
+	// Refilled meanwhile: the refund cannot lift the bucket above its burst.
+	require.NoError(t, l.Refund(t.Context(), base.Add(time.Hour), []apikey.LimitRequest{key}))
+	assert.Equal(t, 9, allow(time.Hour, req("key", "k", lim, 1)).Remaining)
+
+	// A missing bucket is full: left alone, not created.
+	gone := apikey.LimitKey{Policy: "key", Subject: "gone"}
+	require.NoError(t, l.Refund(t.Context(), base, []apikey.LimitRequest{{Key: gone, Limit: lim, Cost: 1}}))
+	n, err := c.Exists(t.Context(), l.Key(gone)).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
 }

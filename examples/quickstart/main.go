@@ -106,11 +106,12 @@ func run(ctx context.Context, addr, dbPath string, out io.Writer) error {
 	return nil
 }
 
-// newAPI returns the routes: GET /health is public; the webhooks routes
-// need a key, and a scope each; /admin/ is the key-management API and
-// page, for a signed-in browser session (GET /login).
+// newAPI returns the routes, all behind one middleware: GET /health is
+// public; the webhooks routes need a key, and a scope each; /login and
+// /admin/ (the key-management API and page, for a signed-in browser
+// session) are public to the middleware and authenticate on their own.
 func newAPI(m *apikey.Manager, logger *slog.Logger, sess *sessions) (http.Handler, error) {
-	auth, err := m.NewMiddleware(apikey.LogFailures(logger))
+	auth, err := m.NewMiddleware(apikey.LogFailures(logger), apikey.RecoverPanics())
 	if err != nil {
 		return nil, err
 	}
@@ -121,14 +122,14 @@ func newAPI(m *apikey.Manager, logger *slog.Logger, sess *sessions) (http.Handle
 	}
 	hooks := &webhooks{}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /health", apikey.Public(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.Handle("GET /webhooks", auth(apikey.RequireScopes("webhooks:read")(http.HandlerFunc(hooks.list))))
-	mux.Handle("POST /webhooks", auth(apikey.RequireScopes("webhooks:write")(http.HandlerFunc(hooks.create))))
-	mux.HandleFunc("GET /login", sess.login)
-	mux.Handle("/admin/", http.StripPrefix("/admin", manage))
-	return mux, nil
+	})))
+	mux.Handle("GET /webhooks", apikey.RequireScopes("webhooks:read")(http.HandlerFunc(hooks.list)))
+	mux.Handle("POST /webhooks", apikey.RequireScopes("webhooks:write")(http.HandlerFunc(hooks.create)))
+	mux.Handle("GET /login", apikey.Public(http.HandlerFunc(sess.login)))
+	mux.Handle("/admin/", apikey.Public(http.StripPrefix("/admin", manage)))
+	return auth(mux), nil
 }
 
 type webhook struct {

@@ -50,7 +50,13 @@ func TestPlansAndRouteLimits(t *testing.T) {
 			t.Fatalf("endpoint test %d: %d", i+1, w.Code)
 		}
 	}
-	if w := post(team, "/endpoints/ep_1/test"); w.Code != http.StatusTooManyRequests {
-		t.Fatalf("11th endpoint test: %d, want 429", w.Code)
+	for i := range 20 {
+		if w := post(team, "/endpoints/ep_1/test"); w.Code != http.StatusTooManyRequests {
+			t.Fatalf("endpoint test %d: %d, want 429", 11+i, w.Code)
+		}
+	}
+	// The route's 429s took nothing from the key's plan: 300 - 10.
+	if w := post(team, "/webhooks/jobs"); w.Header().Get("X-RateLimit-Remaining") != "289" {
+		t.Fatalf("after the route's refusals: X-RateLimit-Remaining %q, want 289", w.Header().Get("X-RateLimit-Remaining"))
 	}
 }

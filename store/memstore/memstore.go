@@ -10,6 +10,7 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -227,6 +228,28 @@ func (s *Store) ConsumeQuota(ctx context.Context, id string, cost int64, periodS
 	})
 	return remaining, err
 }
+
+// RefundQuota implements apikey.Store.
+func (s *Store) RefundQuota(ctx context.Context, id string, cost int64, periodStart time.Time) error {
+	_, err := s.modify(ctx, id, func(rec *apikey.Record) error {
+		q := rec.Quota
+		if q == nil {
+			return apikey.ErrNotFound
+		}
+		if !q.PeriodStart.Equal(periodStart) {
+			return errUnchanged // refilled since: the credit's period is over
+		}
+		q.Remaining = min(q.Remaining+cost, q.Limit)
+		return nil
+	})
+	if err == errUnchanged {
+		return nil
+	}
+	return err
+}
+
+// errUnchanged aborts a modify that has nothing to change.
+var errUnchanged = errors.New("memstore: unchanged")
 
 // AddUsage implements apikey.Store. Usage is recorded on revoked keys too.
 func (s *Store) AddUsage(ctx context.Context, usage []apikey.Usage) error {

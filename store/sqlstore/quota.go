@@ -42,3 +42,29 @@ func (s *Store) ConsumeQuota(ctx context.Context, id string, cost int64, periodS
 	}
 	return rec.Quota.Remaining, nil
 }
+
+// RefundQuota implements apikey.Store: one conditional UPDATE. Only when it
+// changes nothing does a read tell a missing key from a no-op.
+func (s *Store) RefundQuota(ctx context.Context, id string, cost int64, periodStart time.Time) error {
+	var start int64
+	if !periodStart.IsZero() {
+		start = periodStart.UnixMicro()
+	}
+	res, err := s.exec(ctx, s.q.refundQuota, cost, cost, bin(id), start)
+	if err != nil {
+		return s.mapErr("refund quota", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return s.mapErr("refund quota", err)
+	}
+	// Nothing changed: the key is missing, revoked or unmetered, its period
+	// is over, or (MySQL counts changed rows only) its budget is full.
+	rec, err := s.ByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !rec.RevokedAt.IsZero() || rec.Quota == nil {
+		return apikey.ErrNotFound
+	}
+	return nil
+}

@@ -45,6 +45,8 @@ type queries struct {
 	rehash   string
 	// drainQuota empties a key's quota: its budget moved to a successor.
 	drainQuota string
+	// refundQuota gives credits back within the limit, in the same period.
+	refundQuota string
 }
 
 // New returns a Store over db, whose driver speaks dialect. It does not
@@ -75,8 +77,11 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 			live + " AND rotated_to_id IS NULL",
 		rehash:     "UPDATE " + t + " SET digest = ?, digest_scheme = ?" + live + " AND digest = ?",
 		drainQuota: "UPDATE " + t + " SET quota_remaining = 0 WHERE id = ?",
+		refundQuota: "UPDATE " + t + " SET quota_remaining = " +
+			"CASE WHEN quota_remaining + ? > quota_limit THEN quota_limit ELSE quota_remaining + ? END" +
+			live + " AND quota_limit IS NOT NULL AND quota_period_start = ?",
 	}
-	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash, &s.q.drainQuota} {
+	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash, &s.q.drainQuota, &s.q.refundQuota} {
 		*q = dialect.rebind(*q)
 	}
 	s.byDigest.query = s.q.byDigest
@@ -137,6 +142,12 @@ func (s *Store) lockWrites() func() {
 	}
 	s.writeMu.Lock()
 	return s.writeMu.Unlock
+}
+
+// exec runs one statement outside a transaction.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	defer s.lockWrites()()
+	return s.db.ExecContext(ctx, query, args...)
 }
 
 // inTx runs fn in a transaction, committed if fn returns nil.

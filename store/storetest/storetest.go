@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CanceledContext", testCanceledContext},
 		{"Quota", testQuota},
 		{"QuotaConcurrent", testQuotaConcurrent},
+		{"QuotaRefund", testQuotaRefund},
 		{"Audit", testAudit},
 		{"AuditFilters", testAuditFilters},
 	}
@@ -746,6 +747,70 @@ func testQuota(t *testing.T, s apikey.Store) {
 	}
 	if _, err := consume(daily.ID, 1, day1); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("ConsumeQuota on a revoked key: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testQuotaRefund(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	day0 := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	day1 := day0.AddDate(0, 0, 1)
+	remaining := func(id string) int64 {
+		t.Helper()
+		return mustByID(t, s, id).Quota.Remaining
+	}
+	daily := Record("refund daily")
+	daily.Quota = &apikey.Quota{Limit: 5, Remaining: 5, Refill: apikey.RefillDaily, PeriodStart: day0}
+	mustInsert(t, s, daily)
+	if _, err := s.ConsumeQuota(ctx, daily.ID, 3, day0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RefundQuota(ctx, daily.ID, 2, day0); err != nil || remaining(daily.ID) != 4 {
+		t.Errorf("RefundQuota(2) with 2 left: %v, remaining %d; want 4", err, remaining(daily.ID))
+	}
+	if err := s.RefundQuota(ctx, daily.ID, 5, day0); err != nil || remaining(daily.ID) != 5 {
+		t.Errorf("RefundQuota(5) with 4 left: %v, remaining %d; want the limit, 5", err, remaining(daily.ID))
+	}
+	if err := s.RefundQuota(ctx, daily.ID, 1, day0); err != nil || remaining(daily.ID) != 5 {
+		t.Errorf("RefundQuota on a full budget: %v, remaining %d; want nil, 5", err, remaining(daily.ID))
+	}
+	if _, err := s.ConsumeQuota(ctx, daily.ID, 2, day1); err != nil { // refilled to 5, then 3
+		t.Fatal(err)
+	}
+	if err := s.RefundQuota(ctx, daily.ID, 2, day0); err != nil || remaining(daily.ID) != 3 {
+		t.Errorf("RefundQuota for a period that is over: %v, remaining %d; want a no-op, 3", err, remaining(daily.ID))
+	}
+	if err := s.RefundQuota(ctx, daily.ID, 1, day1); err != nil || remaining(daily.ID) != 4 {
+		t.Errorf("RefundQuota in the current period: %v, remaining %d; want 4", err, remaining(daily.ID))
+	}
+	if got := mustByID(t, s, daily.ID).Quota; !got.PeriodStart.Equal(day1) || got.Limit != 5 {
+		t.Errorf("RefundQuota changed the period or limit: %+v", got)
+	}
+
+	once := Record("refund once")
+	once.Quota = &apikey.Quota{Limit: 2, Remaining: 2}
+	mustInsert(t, s, once)
+	for range 2 {
+		if _, err := s.ConsumeQuota(ctx, once.ID, 1, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RefundQuota(ctx, once.ID, 1, time.Time{}); err != nil || remaining(once.ID) != 1 {
+		t.Errorf("RefundQuota without refill: %v, remaining %d; want 1", err, remaining(once.ID))
+	}
+
+	none := Record("refund none")
+	mustInsert(t, s, none)
+	if err := s.RefundQuota(ctx, none.ID, 1, day0); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("RefundQuota on a key without quota: err = %v, want ErrNotFound", err)
+	}
+	if err := s.RefundQuota(ctx, "no such id", 1, day0); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("RefundQuota on an unknown key: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Revoke(ctx, once.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RefundQuota(ctx, once.ID, 1, time.Time{}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("RefundQuota on a revoked key: err = %v, want ErrNotFound", err)
 	}
 }
 
