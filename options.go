@@ -211,14 +211,19 @@ func WithInvalidator(inv Invalidator) Option { return func(c *config) { c.invali
 // logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
+// digestSchemes lists the schemes Verify looks a key up under: [0] is the
+// current one (new keys, re-hashing), the rest are older ones whose records
+// still verify and are re-hashed on use. Each pepper brings its v2 and v1
+// schemes; plain SHA-256 under a pepper only with WithUnpepperedFallback,
+// since anyone who can write to the database could add such a key.
 func (c *config) digestSchemes() ([]digestScheme, error) {
 	if len(c.peppers) == 0 {
 		if c.sha256Legacy {
 			return nil, paramErr("pepper", "WithUnpepperedFallback needs WithPepper")
 		}
-		return []digestScheme{sha256Scheme()}, nil
+		return []digestScheme{sha256Scheme(true), sha256Scheme(false)}, nil
 	}
-	schemes := make([]digestScheme, 0, len(c.peppers)+1)
+	schemes := make([]digestScheme, 0, 2*len(c.peppers)+2)
 	for i, p := range c.peppers {
 		if len(p) < minPepperLen {
 			return nil, paramErr("pepper", "each pepper must be at least 16 bytes")
@@ -228,10 +233,10 @@ func (c *config) digestSchemes() ([]digestScheme, error) {
 				return nil, paramErr("pepper", "peppers must differ")
 			}
 		}
-		schemes = append(schemes, hmacScheme(p))
+		schemes = append(schemes, hmacScheme(p, true), hmacScheme(p, false))
 	}
 	if c.sha256Legacy {
-		schemes = append(schemes, sha256Scheme())
+		schemes = append(schemes, sha256Scheme(true), sha256Scheme(false))
 	}
 	return schemes, nil
 }
