@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -304,4 +305,48 @@ func TestNegativeCacheWorksWithoutPositiveCache(t *testing.T) {
 		require.ErrorIs(t, err, apikey.ErrUnknownKey)
 	}
 	assert.Equal(t, int64(unknownKeyReads), store.reads.Load())
+}
+
+// TestVerifyHotPathDoesNotAllocate: a cached hit, with usage counting, with
+// and without a pepper, allocates nothing; malformed keys and bad checksums
+// are refused without allocating and before any store call. (Not parallel:
+// AllocsPerRun counts every allocation of the process.)
+func TestVerifyHotPathDoesNotAllocate(t *testing.T) {
+	ctx := context.Background()
+	for name, opts := range map[string][]apikey.Option{
+		"sha256": nil,
+		"hmac":   {apikey.WithPepper([]byte("pepper: 32 random bytes, really!"))},
+	} {
+		store := newCountingStore()
+		m := newManager(t, store, opts...)
+		_, secret := create(t, m, apikey.CreateParams{Scopes: []string{"read"}})
+		_, err := m.Verify(ctx, secret, "read")
+		require.NoError(t, err)
+		reads := store.reads.Load()
+		assert.Zero(t, testing.AllocsPerRun(200, func() {
+			if _, err := m.Verify(ctx, secret, "read"); err != nil {
+				t.Error(err)
+			}
+		}), "%s: cached hit", name)
+		assert.Equal(t, reads, store.reads.Load(), "%s: hits never reach the store", name)
+
+		body := secret[:len(secret)-checksumLen]
+		badSum := body + "000000"
+		if badSum == secret {
+			badSum = body + "000001"
+		}
+		for what, key := range map[string]string{
+			"malformed":    "sk_live_not-a-key",
+			"wrong length": secret + "0",
+			"not base62":   body[:20] + "-" + body[21:] + secret[len(body):],
+			"bad checksum": badSum,
+		} {
+			assert.Zero(t, testing.AllocsPerRun(200, func() {
+				if _, err := m.Verify(ctx, key); !errors.Is(err, apikey.ErrMalformedKey) {
+					t.Errorf("%s: %v", what, err)
+				}
+			}), "%s: %s", name, what)
+		}
+		assert.Equal(t, reads, store.reads.Load(), "%s: refused before any store call", name)
+	}
 }
