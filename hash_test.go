@@ -258,3 +258,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkHotPathParts measures the pieces of Verify's hot path, to account
+// for its cost (see BENCHMARKS.md). No timing is asserted.
+func BenchmarkHotPathParts(b *testing.B) {
+	f := mustFormat(b, "sk")
+	key := f.generate(EnvLive)
+	v1, v2 := sha256Scheme(false), sha256Scheme(true)
+	pepper := []byte("0123456789abcdef0123456789abcdef")
+	h1, h2 := hmacScheme(pepper, false), hmacScheme(pepper, true)
+	var sink Digest
+	for _, bc := range []struct {
+		name string
+		fn   func()
+	}{
+		{"Parse", func() { _, _ = f.parse(key) }},
+		{"Checksum", func() { _ = checksum(key[:len(key)-checksumLen]) }},
+		{"DigestV1", func() { sink = v1.digest(key) }},
+		{"DigestV2", func() { sink = v2.digest(key) }},
+		{"HMACV1", func() { sink = h1.digest(key) }},
+		{"HMACV2", func() { sink = h2.digest(key) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.fn()
+			}
+		})
+	}
+	_ = sink
+}
