@@ -140,3 +140,27 @@ func TestWrongChecksumOfACachedKeyIsRefused(t *testing.T) {
 	}
 	assert.Equal(t, reads, store.reads.Load(), "refused before any store call")
 }
+
+// WithoutV1Digests: an unknown key costs one lookup, and v1 records no
+// longer verify; older peppers' v2 records still do.
+func TestWithoutV1Digests(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newCountingStore()
+	m := newManager(t, store, apikey.WithoutV1Digests(), apikey.WithNegativeCache(0, 0))
+	_, unknown := create(t, newManager(t, newCountingStore()), apikey.CreateParams{})
+	_, err := m.Verify(ctx, unknown)
+	assert.ErrorIs(t, err, apikey.ErrUnknownKey)
+	assert.Equal(t, int64(1), store.reads.Load(), "one lookup for an unknown key")
+
+	k, secret := create(t, m, apikey.CreateParams{})
+	setDigest(t, store, k.ID, sha256Of(secret), apikey.SchemeSHA256)
+	_, err = newManager(t, store, apikey.WithoutV1Digests()).Verify(ctx, secret)
+	assert.ErrorIs(t, err, apikey.ErrUnknownKey, "v1 records are no longer looked up")
+
+	oldPepper, newPepper := []byte("old pepper: 32 random bytes, ok!"), []byte("new pepper: 32 random bytes, ok!")
+	_, secret = create(t, newManager(t, store, apikey.WithPepper(oldPepper)), apikey.CreateParams{})
+	rotated := newManager(t, store, apikey.WithPepper(newPepper, oldPepper), apikey.WithoutV1Digests())
+	_, err = rotated.Verify(ctx, secret)
+	assert.NoError(t, err, "an older pepper's v2 record still verifies")
+}
