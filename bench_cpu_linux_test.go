@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"runtime"
+	"strconv"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/keyward/apikey"
@@ -94,4 +97,84 @@ func processCPU() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// mapStore is a store whose lookups cost one map access, so that
+// BenchmarkFirstVerify measures the cache's fill, not the store's insert
+// or lookup (memstore's own inserts grow with its size). It serves only
+// Insert and ByDigest.
+type mapStore struct {
+	apikey.Store // nil: other methods are not called
+	mu           sync.Mutex
+	byDigest     map[apikey.Digest]*apikey.Record
+}
+
+func (s *mapStore) Insert(_ context.Context, rec *apikey.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byDigest[rec.Digest] = rec
+	return nil
+}
+
+func (s *mapStore) ByDigest(_ context.Context, d apikey.Digest) (*apikey.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.byDigest[d]; ok {
+		return rec, nil
+	}
+	return nil, apikey.ErrNotFound
+}
+
+// BenchmarkFirstVerify is the cost of a key's first verification (a cache
+// fill) once n keys are cached: each op verifies the last 10% of n keys for
+// the first time, after the first 90% were verified. ns/fill and cpu-ns/fill
+// (the process's CPU time, which includes the garbage collector) should not
+// grow with n.
+func BenchmarkFirstVerify(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			if testing.Short() && n > 100_000 {
+				b.Skip("a million keys take a while to create")
+			}
+			ctx := context.Background()
+			store := &mapStore{byDigest: make(map[apikey.Digest]*apikey.Record, n)}
+			setup, err := apikey.New(store, apikey.WithoutUsageTracking())
+			if err != nil {
+				b.Fatal(err)
+			}
+			secrets := make([]string, n)
+			for i := range secrets {
+				if _, secrets[i], err = setup.Create(ctx, apikey.CreateParams{Name: "bench"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			_ = setup.Close()
+			head, tail := secrets[:n-n/10], secrets[n-n/10:]
+			var cpu int64
+			for range b.N {
+				b.StopTimer()
+				m, err := apikey.New(store, apikey.WithoutUsageTracking(), apikey.WithCache(time.Hour))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, s := range head {
+					if _, err := m.Verify(ctx, s); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				start := processCPU()
+				for _, s := range tail {
+					if _, err := m.Verify(ctx, s); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu += processCPU() - start
+				b.StopTimer()
+				_ = m.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(tail)), "ns/fill")
+			b.ReportMetric(float64(cpu)/float64(b.N*len(tail)), "cpu-ns/fill")
+		})
+	}
 }
