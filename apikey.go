@@ -248,9 +248,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 // e.g. ^sk_(live|test)_[0-9A-Za-z]{49}$.
 func (m *Manager) Pattern() string { return m.format.pattern() }
 
-// DigestScheme names the scheme new keys are digested with: "sha256", or
-// "hmac-sha256:<pepper id>" under WithPepper. Records of other schemes are
-// re-hashed to it when their key is used.
+// DigestScheme names the scheme new keys are digested with: "sha256/v2", or
+// "hmac-sha256/v2:<pepper id>" under WithPepper. Records of other schemes
+// are re-hashed to it when their key is used.
 func (m *Manager) DigestScheme() string { return m.schemes[0].name }
 
 // ScopeVocabulary returns the scopes set with WithScopeVocabulary, sorted,

@@ -63,8 +63,9 @@ func TestCreateAndVerify(t *testing.T) {
 	// The store holds the digest, not the key.
 	rec, err := store.ByID(ctx, k.ID)
 	require.NoError(t, err)
-	assert.Equal(t, apikey.Digest(sha256.Sum256([]byte(secret))), rec.Digest)
-	assert.Equal(t, apikey.SchemeSHA256, rec.DigestScheme)
+	// SHA-256 of the key without its checksum (scheme "sha256/v2").
+	assert.Equal(t, apikey.Digest(sha256.Sum256([]byte(secret[:len(secret)-6]))), rec.Digest)
+	assert.Equal(t, "sha256/v2", rec.DigestScheme)
 }
 
 func TestCreateRejectsBadParams(t *testing.T) {
@@ -347,7 +348,7 @@ func TestPepper(t *testing.T) {
 	rec, err := store.ByID(ctx, aKey.ID)
 	require.NoError(t, err)
 	assert.NotEqual(t, apikey.Digest(sha256.Sum256([]byte(aSecret))), rec.Digest, "a peppered digest is not plain SHA-256")
-	assert.True(t, strings.HasPrefix(rec.DigestScheme, "hmac-sha256:"))
+	assert.True(t, strings.HasPrefix(rec.DigestScheme, "hmac-sha256/v2:"))
 
 	_, err = plain.Verify(ctx, aSecret)
 	assert.ErrorIs(t, err, apikey.ErrUnknownKey, "without the pepper a peppered key is unknown")

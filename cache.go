@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/keyward/apikey/internal/cowmap"
+	"github.com/keyward/apikey/internal/readmap"
 )
 
 // The verification cache.
@@ -32,7 +32,9 @@ type verifyCache struct {
 	maxAgeTicks int64 // entries younger than this many whole ticks are fresh; 0: no positive caching
 	negTicks    int64
 	epoch       atomic.Int64
-	shards      [256]cowmap.Map[Digest, *cacheEntry]
+	// Reads are lock free and allocation free; an insert costs O(1)
+	// amortized however many keys are cached (see internal/readmap).
+	shards [256]readmap.Map[Digest, cacheEntry]
 
 	// gen counts evictions. A fill that started before an eviction must
 	// neither be cached nor shared with a Verify that started after it.
@@ -60,12 +62,12 @@ func newVerifyCache(maxAgeTicks int64, negTicks int64, negSize int) *verifyCache
 	return c
 }
 
-func (c *verifyCache) shard(d Digest) *cowmap.Map[Digest, *cacheEntry] { return &c.shards[d[0]] }
+func (c *verifyCache) shard(d Digest) *readmap.Map[Digest, cacheEntry] { return &c.shards[d[0]] }
 
 // get returns the fresh entry for d, if any.
 func (c *verifyCache) get(d Digest) (*cacheEntry, bool) {
-	e, ok := c.shard(d).Load(d)
-	if !ok || c.epoch.Load()-e.fetched.Load() >= c.maxAgeTicks {
+	e := c.shard(d).Load(d)
+	if e == nil || c.epoch.Load()-e.fetched.Load() >= c.maxAgeTicks {
 		return nil, false
 	}
 	return e, true
@@ -78,31 +80,26 @@ func (c *verifyCache) put(d Digest, rec *Record, gen uint64) *cacheEntry {
 		return nil
 	}
 	sh := c.shard(d)
-	e, ok := sh.Load(d)
-	if !ok {
-		e = &cacheEntry{}
-	}
 	// Publish the record only if no eviction raced the fetch. The check and
 	// the store happen under idMu, which evictions also take.
 	c.idMu.Lock()
 	defer c.idMu.Unlock()
 	if c.gen.Load() != gen {
-		return e
+		if e := sh.Load(d); e != nil {
+			return e
+		}
+		return &cacheEntry{} // counts usage, never published
 	}
+	// The entry is complete before readers can see it.
+	e := &cacheEntry{}
 	e.rec.Store(rec)
 	e.fetched.Store(c.epoch.Load())
-	c.byID[rec.ID] = d
-	if !ok {
-		sh.Update(func(m map[Digest]*cacheEntry) {
-			if old, found := m[d]; found {
-				old.rec.Store(rec)
-				old.fetched.Store(e.fetched.Load())
-				e = old
-				return
-			}
-			m[d] = e
-		})
+	if old, loaded := sh.LoadOrStore(d, e); loaded {
+		old.rec.Store(rec)
+		old.fetched.Store(e.fetched.Load())
+		e = old
 	}
+	c.byID[rec.ID] = d
 	return e
 }
 
@@ -115,7 +112,7 @@ func (c *verifyCache) evictID(id string) {
 	delete(c.byID, id)
 	c.idMu.Unlock()
 	if ok {
-		c.shard(d).Update(func(m map[Digest]*cacheEntry) { delete(m, d) })
+		c.shard(d).Delete(d)
 	}
 }
 
@@ -125,25 +122,24 @@ func (c *verifyCache) sweep() {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		var idle []Digest
-		for d, e := range sh.Snapshot() {
+		sh.Range(func(d Digest, e *cacheEntry) bool {
 			if now-e.fetched.Load() >= 2*c.maxAgeTicks {
 				idle = append(idle, d)
 			}
-		}
+			return true
+		})
 		if len(idle) == 0 {
 			continue
 		}
 		c.idMu.Lock()
-		sh.Update(func(m map[Digest]*cacheEntry) {
-			for _, d := range idle {
-				if e, ok := m[d]; ok && now-e.fetched.Load() >= 2*c.maxAgeTicks {
-					delete(m, d)
-					if rec := e.rec.Load(); rec != nil && c.byID[rec.ID] == d {
-						delete(c.byID, rec.ID)
-					}
+		for _, d := range idle {
+			if e := sh.Load(d); e != nil && now-e.fetched.Load() >= 2*c.maxAgeTicks {
+				sh.Delete(d)
+				if rec := e.rec.Load(); rec != nil && c.byID[rec.ID] == d {
+					delete(c.byID, rec.ID)
 				}
 			}
-		})
+		}
 		c.idMu.Unlock()
 	}
 	if c.neg != nil {

@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -11,6 +12,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// unknownKeyReads is what one lookup of an unknown key costs the store: its
+// current digest ("sha256/v2"), its v1 digest ("sha256", still verified and
+// re-hashed on use), then the current digest again, in case another
+// instance re-hashed the key in between.
+const unknownKeyReads = 3
 
 // gatedStore holds ByDigest calls until released. It reads the record
 // before waiting, like a query whose answer is stale by the time it arrives.
@@ -100,12 +107,12 @@ func TestNegativeCache(t *testing.T) {
 			_, err := m.Verify(ctx, unknown)
 			require.ErrorIs(t, err, apikey.ErrUnknownKey)
 		}
-		assert.Equal(t, int64(1), store.reads.Load(), "a flood of one unknown key: one lookup per TTL")
+		assert.Equal(t, int64(unknownKeyReads), store.reads.Load(), "a flood of one unknown key: one lookup per TTL")
 		time.Sleep(5 * time.Second)
 		synctest.Wait() // let the background loop take its tick at the same instant
 		_, err := m.Verify(ctx, unknown)
 		require.ErrorIs(t, err, apikey.ErrUnknownKey)
-		assert.Equal(t, int64(2), store.reads.Load(), "looked up again after the TTL")
+		assert.Equal(t, int64(2*unknownKeyReads), store.reads.Load(), "looked up again after the TTL")
 
 		// Bounded: 150 distinct unknown keys in a cache of 100 evict the
 		// oldest, which is then looked up again.
@@ -122,7 +129,7 @@ func TestNegativeCache(t *testing.T) {
 		assert.Equal(t, reads, store.reads.Load(), "the newest is still remembered")
 		_, err = m.Verify(ctx, keys[0])
 		require.ErrorIs(t, err, apikey.ErrUnknownKey)
-		assert.Equal(t, reads+1, store.reads.Load(), "the oldest was evicted")
+		assert.Equal(t, reads+unknownKeyReads, store.reads.Load(), "the oldest was evicted")
 	})
 }
 
@@ -297,5 +304,49 @@ func TestNegativeCacheWorksWithoutPositiveCache(t *testing.T) {
 		_, err := m.Verify(ctx, unknown)
 		require.ErrorIs(t, err, apikey.ErrUnknownKey)
 	}
-	assert.Equal(t, int64(1), store.reads.Load())
+	assert.Equal(t, int64(unknownKeyReads), store.reads.Load())
+}
+
+// TestVerifyHotPathDoesNotAllocate: a cached hit, with usage counting, with
+// and without a pepper, allocates nothing; malformed keys and bad checksums
+// are refused without allocating and before any store call. (Not parallel:
+// AllocsPerRun counts every allocation of the process.)
+func TestVerifyHotPathDoesNotAllocate(t *testing.T) {
+	ctx := context.Background()
+	for name, opts := range map[string][]apikey.Option{
+		"sha256": nil,
+		"hmac":   {apikey.WithPepper([]byte("pepper: 32 random bytes, really!"))},
+	} {
+		store := newCountingStore()
+		m := newManager(t, store, opts...)
+		_, secret := create(t, m, apikey.CreateParams{Scopes: []string{"read"}})
+		_, err := m.Verify(ctx, secret, "read")
+		require.NoError(t, err)
+		reads := store.reads.Load()
+		assert.Zero(t, testing.AllocsPerRun(200, func() {
+			if _, err := m.Verify(ctx, secret, "read"); err != nil {
+				t.Error(err)
+			}
+		}), "%s: cached hit", name)
+		assert.Equal(t, reads, store.reads.Load(), "%s: hits never reach the store", name)
+
+		body := secret[:len(secret)-checksumLen]
+		badSum := body + "000000"
+		if badSum == secret {
+			badSum = body + "000001"
+		}
+		for what, key := range map[string]string{
+			"malformed":    "sk_live_not-a-key",
+			"wrong length": secret + "0",
+			"not base62":   body[:20] + "-" + body[21:] + secret[len(body):],
+			"bad checksum": badSum,
+		} {
+			assert.Zero(t, testing.AllocsPerRun(200, func() {
+				if _, err := m.Verify(ctx, key); !errors.Is(err, apikey.ErrMalformedKey) {
+					t.Errorf("%s: %v", what, err)
+				}
+			}), "%s: %s", name, what)
+		}
+		assert.Equal(t, reads, store.reads.Load(), "%s: refused before any store call", name)
+	}
 }

@@ -38,17 +38,37 @@ const (
 )
 
 // Digest is the 32-byte value a Store keeps instead of a key: SHA-256 of the
-// key, or HMAC-SHA-256 under a pepper. It is compared in constant time.
+// key's body, or HMAC-SHA-256 of it under a pepper. It is compared in
+// constant time.
 type Digest [32]byte
 
-// Digest schemes, recorded per key so that peppers can be rotated.
+// Digest schemes, recorded per key so that peppers and the digest
+// definition can change: a record of an older scheme still verifies and is
+// re-hashed to the current one on use.
+//
+// The current schemes (v2) digest the key's body, everything before the
+// checksum ("sk_live_<secret>"): the checksum is a function of the body, so
+// dropping it loses nothing, and the 51-byte body of a key with a prefix of
+// up to 6 characters fits one SHA-256 block where the whole 57-byte key
+// needs two. The body still binds the prefix and the environment, so two
+// prefixes sharing a store never share a digest. Verify checks the checksum
+// before any digest is used (parse), so a key with a wrong checksum cannot
+// match its body's digest.
 const (
-	// SchemeSHA256 is the plain SHA-256 of the full key.
+	// SchemeSHA256 is the plain SHA-256 of the full key (v1). Records of it
+	// still verify and are re-hashed to the current scheme on use.
 	SchemeSHA256 = "sha256"
-	// schemeHMACPrefix starts "hmac-sha256:<pepper id>", where the pepper id
-	// is the first 4 bytes of SHA-256("apikey pepper id\x00" || pepper) in
-	// hex: stable whatever the order of peppers, and no use to an attacker.
+	// schemeSHA256Body is the plain SHA-256 of the key's body: the scheme of
+	// new keys without a pepper.
+	schemeSHA256Body = "sha256/v2"
+	// schemeHMACPrefix starts "hmac-sha256:<pepper id>" (v1, the full key),
+	// where the pepper id is the first 4 bytes of
+	// SHA-256("apikey pepper id\x00" || pepper) in hex: stable whatever the
+	// order of peppers, and no use to an attacker.
 	schemeHMACPrefix = "hmac-sha256:"
+	// schemeHMACBodyPrefix starts "hmac-sha256/v2:<pepper id>", HMAC of the
+	// key's body: the scheme of new keys under a pepper.
+	schemeHMACBodyPrefix = "hmac-sha256/v2:"
 )
 
 // keyFormat checks and generates keys of one prefix. The zero value is not
@@ -197,22 +217,33 @@ func checksum(s string) uint32 {
 }
 
 // digestScheme computes one kind of digest. Keys are at most MaxKeyLen bytes
-// (parse has checked), so both schemes hash from stack buffers without
-// allocating.
+// and well formed (parse has checked), so every scheme hashes from stack
+// buffers without allocating.
 type digestScheme struct {
 	name       string
 	hmac       bool
+	body       bool                   // digest the key without its checksum (v2)
 	ipad, opad [sha256.BlockSize]byte // key XOR 0x36 / 0x5c, for HMAC
 }
 
-func sha256Scheme() digestScheme { return digestScheme{name: SchemeSHA256} }
+// sha256Scheme is plain SHA-256: of the key's body (v2) or of the full key.
+func sha256Scheme(body bool) digestScheme {
+	if body {
+		return digestScheme{name: schemeSHA256Body, body: true}
+	}
+	return digestScheme{name: SchemeSHA256}
+}
 
-// hmacScheme prepares HMAC-SHA-256 (RFC 2104) under pepper: the pads are
-// computed once, so a digest is two SHA-256 calls over stack buffers.
-func hmacScheme(pepper []byte) digestScheme {
-	s := digestScheme{hmac: true}
+// hmacScheme prepares HMAC-SHA-256 (RFC 2104) under pepper, of the key's
+// body (v2) or of the full key: the pads are computed once, so a digest is
+// two SHA-256 calls over stack buffers.
+func hmacScheme(pepper []byte, body bool) digestScheme {
+	s := digestScheme{hmac: true, body: body}
 	id := sha256.Sum256(append([]byte("apikey pepper id\x00"), pepper...))
 	s.name = schemeHMACPrefix + hex.EncodeToString(id[:4])
+	if body {
+		s.name = schemeHMACBodyPrefix + hex.EncodeToString(id[:4])
+	}
 	var k [sha256.BlockSize]byte
 	if len(pepper) > sha256.BlockSize {
 		sum := sha256.Sum256(pepper)
@@ -228,7 +259,12 @@ func hmacScheme(pepper []byte) digestScheme {
 	return s
 }
 
+// digest returns the digest of key, which must be well formed (parsed or
+// generated): v2 schemes drop its checksum.
 func (s *digestScheme) digest(key string) Digest {
+	if s.body {
+		key = key[:len(key)-checksumLen]
+	}
 	if !s.hmac {
 		var buf [MaxKeyLen]byte
 		n := copy(buf[:], key)

@@ -161,23 +161,68 @@ func TestHMACDigestMatchesCryptoHMAC(t *testing.T) {
 	t.Parallel()
 	f := mustFormat(t, "sk")
 	key := f.generate(EnvLive)
+	body := key[:len(key)-checksumLen]
 	for _, n := range []int{16, 32, 64, 65, 100} {
 		pepper := []byte(strings.Repeat("p", n))
-		s := hmacScheme(pepper)
-		mac := hmac.New(sha256.New, pepper)
-		mac.Write([]byte(key))
-		assert.Equal(t, mac.Sum(nil), func() []byte { d := s.digest(key); return d[:] }(), "pepper of %d bytes", n)
-		assert.Regexp(t, regexp.MustCompile(`^hmac-sha256:[0-9a-f]{8}$`), s.name)
+		for _, tc := range []struct {
+			body    bool
+			message string
+			name    string
+		}{
+			{false, key, `^hmac-sha256:[0-9a-f]{8}$`},
+			{true, body, `^hmac-sha256/v2:[0-9a-f]{8}$`},
+		} {
+			s := hmacScheme(pepper, tc.body)
+			mac := hmac.New(sha256.New, pepper)
+			mac.Write([]byte(tc.message))
+			assert.Equal(t, mac.Sum(nil), func() []byte { d := s.digest(key); return d[:] }(), "pepper of %d bytes", n)
+			assert.Regexp(t, regexp.MustCompile(tc.name), s.name)
+		}
+		assert.Equal(t, hmacScheme(pepper, false).name[len(schemeHMACPrefix):], hmacScheme(pepper, true).name[len(schemeHMACBodyPrefix):],
+			"both versions name the pepper alike")
 	}
-	plain := sha256Scheme()
+	plain := sha256Scheme(false)
 	assert.Equal(t, Digest(sha256.Sum256([]byte(key))), plain.digest(key))
+	assert.Equal(t, SchemeSHA256, plain.name)
+	v2 := sha256Scheme(true)
+	assert.Equal(t, Digest(sha256.Sum256([]byte(body))), v2.digest(key), "v2 digests the key without its checksum")
+	assert.Equal(t, "sha256/v2", v2.name)
+}
+
+// TestBodyDigestBindsPrefixAndEnvironment: v2 drops only the checksum, so
+// the same secret under another prefix or environment digests differently,
+// and a body of up to 55 bytes (prefixes of up to 6 characters) is what
+// makes one SHA-256 block.
+func TestBodyDigestBindsPrefixAndEnvironment(t *testing.T) {
+	t.Parallel()
+	sk, pk := mustFormat(t, "sk"), mustFormat(t, "pk")
+	key := sk.generate(EnvLive)
+	secret := key[len("sk_live_") : len(key)-checksumLen]
+	s := sha256Scheme(true)
+	seen := map[Digest]string{}
+	for _, k := range []string{
+		key,
+		string(appendChecksum([]byte("pk_live_"+secret), checksum("pk_live_"+secret))),
+		string(appendChecksum([]byte("sk_test_"+secret), checksum("sk_test_"+secret))),
+	} {
+		_, err := sk.parse(k)
+		if err != nil {
+			_, err = pk.parse(k)
+		}
+		require.NoError(t, err, k)
+		d := s.digest(k)
+		assert.NotContains(t, seen, d, "%s digests like %s", k, seen[d])
+		seen[d] = k
+	}
+	six := mustFormat(t, "abcdef")
+	assert.Equal(t, 55, len(six.generate(EnvLive))-checksumLen, "6-character prefixes: one block")
 }
 
 func TestHotPathDoesNotAllocate(t *testing.T) {
 	f := mustFormat(t, "sk")
 	key := f.generate(EnvLive)
 	bad := key[:20] + "!" + key[21:]
-	plain, peppered := sha256Scheme(), hmacScheme([]byte("0123456789abcdef0123456789abcdef"))
+	plain, peppered := sha256Scheme(true), hmacScheme([]byte("0123456789abcdef0123456789abcdef"), true)
 	for name, fn := range map[string]func(){
 		"parse":         func() { _, _ = f.parse(key) },
 		"parse invalid": func() { _, _ = f.parse(bad) },
@@ -212,4 +257,34 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("parse accepted %q with a wrong environment or checksum", s)
 		}
 	})
+}
+
+// BenchmarkHotPathParts measures the pieces of Verify's hot path, to account
+// for its cost (see BENCHMARKS.md). No timing is asserted.
+func BenchmarkHotPathParts(b *testing.B) {
+	f := mustFormat(b, "sk")
+	key := f.generate(EnvLive)
+	v1, v2 := sha256Scheme(false), sha256Scheme(true)
+	pepper := []byte("0123456789abcdef0123456789abcdef")
+	h1, h2 := hmacScheme(pepper, false), hmacScheme(pepper, true)
+	var sink Digest
+	for _, bc := range []struct {
+		name string
+		fn   func()
+	}{
+		{"Parse", func() { _, _ = f.parse(key) }},
+		{"Checksum", func() { _ = checksum(key[:len(key)-checksumLen]) }},
+		{"DigestV1", func() { sink = v1.digest(key) }},
+		{"DigestV2", func() { sink = v2.digest(key) }},
+		{"HMACV1", func() { sink = h1.digest(key) }},
+		{"HMACV2", func() { sink = h2.digest(key) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.fn()
+			}
+		})
+	}
+	_ = sink
 }

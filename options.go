@@ -27,6 +27,7 @@ type config struct {
 	invalidator   Invalidator
 	storeTimeout  time.Duration
 	sha256Legacy  bool
+	noV1Digests   bool
 	limiter       Limiter
 	keyLimit      Limit
 	plans         map[string]Limit
@@ -96,6 +97,15 @@ func WithPepper(peppers ...[]byte) Option {
 // use. Use it only while migrating: with it, anyone who can write to the
 // database can add a working key without knowing the pepper.
 func WithUnpepperedFallback() Option { return func(c *config) { c.sha256Legacy = true } }
+
+// WithoutV1Digests stops looking keys up under the digest schemes of
+// earlier versions ("sha256" and "hmac-sha256:<pepper id>", over the whole
+// key). By default a key stored under one still verifies and is re-hashed
+// to the current scheme on use, which makes an unknown key cost three store
+// lookups instead of one. Set this on a new installation, or once every
+// older key has been used or retired (no record's digest_scheme lacks
+// "/v2"). Older peppers (WithPepper) and WithUnpepperedFallback still work.
+func WithoutV1Digests() Option { return func(c *config) { c.noV1Digests = true } }
 
 // WithStoreTimeout bounds the store lookup of a Verify (default 5 s): a store
 // that does not answer in time fails the verification with
@@ -211,14 +221,26 @@ func WithInvalidator(inv Invalidator) Option { return func(c *config) { c.invali
 // logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
+// digestSchemes lists the schemes Verify looks a key up under: [0] is the
+// current one (new keys, re-hashing), the rest are older ones whose records
+// still verify and are re-hashed on use. Each pepper brings its v2 and v1
+// schemes (v1 unless WithoutV1Digests); plain SHA-256 under a pepper only
+// with WithUnpepperedFallback, since anyone who can write to the database
+// could add such a key.
 func (c *config) digestSchemes() ([]digestScheme, error) {
+	with := func(schemes []digestScheme, v2, v1 digestScheme) []digestScheme {
+		if c.noV1Digests {
+			return append(schemes, v2)
+		}
+		return append(schemes, v2, v1)
+	}
 	if len(c.peppers) == 0 {
 		if c.sha256Legacy {
 			return nil, paramErr("pepper", "WithUnpepperedFallback needs WithPepper")
 		}
-		return []digestScheme{sha256Scheme()}, nil
+		return with(nil, sha256Scheme(true), sha256Scheme(false)), nil
 	}
-	schemes := make([]digestScheme, 0, len(c.peppers)+1)
+	schemes := make([]digestScheme, 0, 2*len(c.peppers)+2)
 	for i, p := range c.peppers {
 		if len(p) < minPepperLen {
 			return nil, paramErr("pepper", "each pepper must be at least 16 bytes")
@@ -228,10 +250,10 @@ func (c *config) digestSchemes() ([]digestScheme, error) {
 				return nil, paramErr("pepper", "peppers must differ")
 			}
 		}
-		schemes = append(schemes, hmacScheme(p))
+		schemes = with(schemes, hmacScheme(p, true), hmacScheme(p, false))
 	}
 	if c.sha256Legacy {
-		schemes = append(schemes, sha256Scheme())
+		schemes = with(schemes, sha256Scheme(true), sha256Scheme(false))
 	}
 	return schemes, nil
 }

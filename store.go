@@ -12,8 +12,10 @@ type Record struct {
 	// Digest is SHA-256 or HMAC-SHA-256 of the key (see DigestScheme).
 	// Unique across the store.
 	Digest Digest
-	// DigestScheme names how Digest was computed: "sha256", or
-	// "hmac-sha256:<pepper id>". Kept so that peppers can be rotated.
+	// DigestScheme names how Digest was computed: "sha256/v2" or
+	// "hmac-sha256/v2:<pepper id>" (the key without its checksum), or the
+	// older "sha256" and "hmac-sha256:<pepper id>" (the whole key). Kept so
+	// that peppers and schemes can change.
 	DigestScheme string
 }
 
