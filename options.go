@@ -97,9 +97,9 @@ func WithPepper(peppers ...[]byte) Option {
 // database can add a working key without knowing the pepper.
 func WithUnpepperedFallback() Option { return func(c *config) { c.sha256Legacy = true } }
 
-// WithStoreTimeout bounds the store lookup of a Verify (default 5 s): a store
-// that does not answer in time fails the verification with
-// ErrStoreUnavailable (fail closed).
+// WithStoreTimeout bounds each store call of a Verify (default 5 s): the
+// lookup and a metered key's quota update. A store that does not answer in
+// time fails the verification with ErrStoreUnavailable (fail closed).
 func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.storeTimeout = d } }
 
 // WithKeyLimit sets the default rate limit of every key that has neither

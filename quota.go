@@ -90,7 +90,11 @@ func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) (peri
 	q := rec.Quota
 	now := m.now().UTC()
 	start := q.Refill.periodStart(now)
-	remaining, err := m.store.ConsumeQuota(ctx, rec.ID, int64(max(cost, 1)), start)
+	// A write on the request path: bounded like the lookup, whatever the
+	// caller's deadline.
+	qctx, cancel := context.WithTimeout(ctx, m.storeTimeout)
+	defer cancel()
+	remaining, err := m.store.ConsumeQuota(qctx, rec.ID, int64(max(cost, 1)), start)
 	switch {
 	case err == nil:
 		return start, nil

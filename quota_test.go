@@ -239,3 +239,83 @@ func tomorrow(t *testing.T) {
 	now := time.Now().UTC()
 	time.Sleep(time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Sub(now))
 }
+
+// Issue 10, item 3: with the database stalled, a metered key's request
+// answers 503 within WithStoreTimeout, as a lookup does, even when the
+// caller's context has no deadline.
+func TestQuotaStoreTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 500 * time.Millisecond
+		store := &stallingStore{Store: memstore.New()}
+		m := newManager(t, store, apikey.WithStoreTimeout(timeout))
+		_, secret := create(t, m, apikey.CreateParams{Quota: &apikey.Quota{Limit: 10}})
+		store.stallQuota.Store(true)
+
+		start := time.Now()
+		_, err := m.Verify(context.Background(), secret)
+		assert.ErrorIs(t, err, apikey.ErrStoreUnavailable)
+		assert.Equal(t, timeout, time.Since(start), "bounded by the store timeout")
+
+		h := m.Middleware()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-API-Key", secret)
+		w := httptest.NewRecorder()
+		start = time.Now()
+		h.ServeHTTP(w, r)
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+		assert.Equal(t, timeout, time.Since(start))
+	})
+}
+
+// The other store call Verify may make, the audit event of a revoked key
+// presented, is bounded by the store timeout too.
+func TestRevokedUsedAuditStoreTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 500 * time.Millisecond
+		ctx := context.Background()
+		store := &stallingStore{Store: memstore.New()}
+		m := newManager(t, store, apikey.WithStoreTimeout(timeout))
+		k, secret := create(t, m, apikey.CreateParams{})
+		require.NoError(t, m.Revoke(ctx, k.ID))
+		store.stallAudit.Store(true)
+
+		start := time.Now()
+		_, err := m.Verify(ctx, secret)
+		assert.ErrorIs(t, err, apikey.ErrRevoked)
+		assert.Equal(t, timeout, time.Since(start), "bounded by the store timeout")
+	})
+}
+
+// stallingStore is a memstore whose quota updates or audit appends hang
+// until their context is done: a database that takes the statement and
+// answers a minute later.
+type stallingStore struct {
+	*memstore.Store
+	stallQuota, stallAudit atomic.Bool
+}
+
+func (s *stallingStore) ConsumeQuota(ctx context.Context, id string, cost int64, period time.Time) (int64, error) {
+	if s.stallQuota.Load() {
+		return 0, stall(ctx)
+	}
+	return s.Store.ConsumeQuota(ctx, id, cost, period)
+}
+
+func (s *stallingStore) AppendAudit(ctx context.Context, ev *apikey.AuditEvent) error {
+	if s.stallAudit.Load() {
+		return stall(ctx)
+	}
+	return s.Store.AppendAudit(ctx, ev)
+}
+
+// stall waits until ctx is done, or a minute.
+func stall(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Minute):
+		return errBackend
+	}
+}
