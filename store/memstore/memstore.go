@@ -129,6 +129,7 @@ func (s *Store) modify(ctx context.Context, id string, fn func(*apikey.Record) e
 	return s.modifyLocked(id, fn)
 }
 
+// modifyLocked is modify with s.mu held.
 func (s *Store) modifyLocked(id string, fn func(*apikey.Record) error) (*apikey.Record, error) {
 	old, ok := s.byID[id]
 	if !ok || !old.RevokedAt.IsZero() {
@@ -240,9 +241,10 @@ func (s *Store) ConsumeQuota(ctx context.Context, id string, cost int64, periodS
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	budget, err := s.budgetLocked(id)
-	if err == errBudgetGone {
+	switch {
+	case err == errBudgetGone:
 		return 0, apikey.ErrQuotaExceeded
-	} else if err != nil {
+	case err != nil:
 		return 0, err
 	}
 	var remaining int64
@@ -270,9 +272,10 @@ func (s *Store) RefundQuota(ctx context.Context, id string, cost int64, periodSt
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	budget, err := s.budgetLocked(id)
-	if err == errBudgetGone {
-		return nil
-	} else if err != nil {
+	switch {
+	case err == errBudgetGone:
+		return nil // nothing to give back to
+	case err != nil:
 		return err
 	}
 	rec := s.byID[budget]
