@@ -107,9 +107,9 @@ func WithUnpepperedFallback() Option { return func(c *config) { c.sha256Legacy =
 // "/v2"). Older peppers (WithPepper) and WithUnpepperedFallback still work.
 func WithoutV1Digests() Option { return func(c *config) { c.noV1Digests = true } }
 
-// WithStoreTimeout bounds the store lookup of a Verify (default 5 s): a store
-// that does not answer in time fails the verification with
-// ErrStoreUnavailable (fail closed).
+// WithStoreTimeout bounds each store call of a Verify (default 5 s): the
+// lookup and a metered key's quota update. A store that does not answer in
+// time fails the verification with ErrStoreUnavailable (fail closed).
 func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.storeTimeout = d } }
 
 // WithKeyLimit sets the default rate limit of every key that has neither

@@ -82,14 +82,19 @@ func newQuota(q *Quota, now time.Time) *Quota {
 // PolicyQuota is Decision.Policy for a refusal by the quota.
 const PolicyQuota = "quota"
 
-// consumeQuota takes cost from rec's quota in the store, after its rate
+// consumeQuota takes cost from rec's budget in the store, after its rate
 // limits allowed the request, and returns the start of the period it
-// charged (for refundQuota).
+// charged (for refundQuota). The store finds the budget: rec's own quota,
+// or the newest key's of its rotation chain.
 func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) (period time.Time, err error) {
 	q := rec.Quota
 	now := m.now().UTC()
 	start := q.Refill.periodStart(now)
-	remaining, err := m.store.ConsumeQuota(ctx, m.quotaID(rec), int64(max(cost, 1)), start)
+	// A write on the request path: bounded like the lookup, whatever the
+	// caller's deadline.
+	qctx, cancel := context.WithTimeout(ctx, m.storeTimeout)
+	defer cancel()
+	remaining, err := m.store.ConsumeQuota(qctx, rec.ID, int64(max(cost, 1)), start)
 	switch {
 	case err == nil:
 		return start, nil
@@ -114,19 +119,9 @@ func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) (peri
 func (m *Manager) refundQuota(ctx context.Context, rec *Record, cost int, period time.Time) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.storeTimeout)
 	defer cancel()
-	err := m.store.RefundQuota(rctx, m.quotaID(rec), int64(max(cost, 1)), period)
+	err := m.store.RefundQuota(rctx, rec.ID, int64(max(cost, 1)), period)
 	if err != nil && !errors.Is(err, ErrNotFound) { // not found: revoked since, nothing to give back
 		m.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: refunding a refused request's quota failed",
 			slog.String("key_id", rec.ID), slog.String("error", err.Error()))
 	}
-}
-
-// quotaID is the key whose budget rec draws on.
-func (m *Manager) quotaID(rec *Record) string {
-	if rec.RotatedToID != "" {
-		// Rotated, in its grace period: its budget moved to the successor,
-		// and both keys draw on that one budget.
-		return rec.RotatedToID
-	}
-	return rec.ID
 }

@@ -73,6 +73,12 @@ type ListOptions struct {
 	UnusedSince time.Time
 }
 
+// MaxRotationChain is how many RotatedToID links a Store follows from a
+// key to the newest key of its rotation chain, whose budget the chain's
+// quota is (see Store.ConsumeQuota). Beyond it, the budget is out of reach
+// and the key is refused as over its quota.
+const MaxRotationChain = 32
+
 // Store persists key records. Implementations live in the store/ packages;
 // store/storetest checks any implementation against this contract.
 //
@@ -120,9 +126,10 @@ type Store interface {
 	// RotatedToID = next.ID and ExpiresAt = min(ExpiresAt, graceEnd) (a zero
 	// ExpiresAt counts as infinitely late). next.RotatedFromID is oldID. If
 	// the old key has a quota, its budget as it stands moves to next (whose
-	// own Quota is replaced) and the old key's Remaining becomes 0, so a
-	// rotation never adds budget. It returns the updated old record. ErrNotFound if oldID does not exist or
-	// is revoked; ErrConflict if it was already rotated or next collides.
+	// own Quota is replaced) and the old key's Remaining becomes 0 for good
+	// (see ConsumeQuota), so a rotation never adds budget. It returns the
+	// updated old record. ErrNotFound if oldID does not exist or is
+	// revoked; ErrConflict if it was already rotated or next collides.
 	Rotate(ctx context.Context, oldID string, graceEnd time.Time, next *Record) (*Record, error)
 
 	// SetDigest replaces the digest of key id (re-hashing under the current
@@ -131,21 +138,31 @@ type Store interface {
 	// won), ErrConflict if d collides.
 	SetDigest(ctx context.Context, id string, old, d Digest, scheme string) error
 
-	// ConsumeQuota atomically takes cost from the quota of key id and
-	// returns what remains. If the key's quota refills and its stored
-	// period started before periodStart, the quota is first reset to its
-	// limit and its period to periodStart. When fewer than cost remain it
-	// takes nothing and returns the remaining count with an error matching
-	// ErrQuotaExceeded. ErrNotFound if the key does not exist, is revoked,
-	// or has no quota.
+	// ConsumeQuota atomically takes cost from the budget of key id and
+	// returns what remains. A key's budget is its own quota until it is
+	// rotated; from then on, it is the budget of the newest key of its
+	// rotation chain (followed through RotatedToID, at most
+	// MaxRotationChain links, revoked keys between included), so every key
+	// of a chain draws on one budget and a rotated key's own quota is
+	// never touched again (it never refills). If the budget refills and
+	// its stored period started before periodStart, it is first reset to
+	// its limit and its period to periodStart. When fewer than cost remain
+	// it takes nothing and returns the remaining count with an error
+	// matching ErrQuotaExceeded; so it does, with 0, when the budget is
+	// gone: the newest key is revoked (or lacks a quota), or the chain is
+	// longer than MaxRotationChain. ErrNotFound if key id does not exist,
+	// is revoked, or has no quota. A key never rotated costs one
+	// conditional write; following a chain happens only when that write
+	// finds the key rotated.
 	ConsumeQuota(ctx context.Context, id string, cost int64, periodStart time.Time) (int64, error)
 
 	// RefundQuota atomically gives cost back to the budget that a
-	// ConsumeQuota(ctx, id, cost, periodStart) took it from, for a request
-	// refused after its quota was charged. The budget never rises above the
-	// quota's limit. It is a no-op (nil) when that budget's stored period
-	// is no longer periodStart: a refill happened since, and the credit
-	// belongs to a period that is over. ErrNotFound if the key does not
+	// ConsumeQuota(ctx, id, cost, periodStart) took it from (the same key,
+	// or the newest of its rotation chain), for a request refused after
+	// its quota was charged. The budget never rises above its limit. It is
+	// a no-op (nil) when that budget's stored period is no longer
+	// periodStart (a refill happened since: the credit belongs to a period
+	// that is over) or the budget is gone. ErrNotFound if key id does not
 	// exist, is revoked, or has no quota.
 	RefundQuota(ctx context.Context, id string, cost int64, periodStart time.Time) error
 

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/keyward/apikey"
@@ -34,5 +35,18 @@ func BenchmarkVerify(b *testing.B) {
 		b.Run("cold/"+be.name, func(b *testing.B) {
 			storetest.BenchVerify(b, migrated(b, be.fresh(b, be.dsn(b))(nil), be.dialect), 500, cold)
 		})
+	}
+}
+
+// BenchmarkConsumeQuota is a metered request's store write on each server:
+// a key never rotated (one UPDATE), and one rotated once (the chain is
+// followed to its newest key).
+func BenchmarkConsumeQuota(b *testing.B) {
+	for _, be := range backends {
+		for _, n := range []int{0, 1} {
+			b.Run(fmt.Sprintf("%s/rotated=%d", be.name, n), func(b *testing.B) {
+				storetest.BenchConsumeQuota(b, migrated(b, be.fresh(b, be.dsn(b))(nil), be.dialect), n)
+			})
+		}
 	}
 }

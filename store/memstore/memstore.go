@@ -126,6 +126,11 @@ func (s *Store) modify(ctx context.Context, id string, fn func(*apikey.Record) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.modifyLocked(id, fn)
+}
+
+// modifyLocked is modify with s.mu held.
+func (s *Store) modifyLocked(id string, fn func(*apikey.Record) error) (*apikey.Record, error) {
 	old, ok := s.byID[id]
 	if !ok || !old.RevokedAt.IsZero() {
 		return nil, apikey.ErrNotFound
@@ -207,14 +212,44 @@ func (s *Store) SetDigest(ctx context.Context, id string, old, d apikey.Digest, 
 	return err
 }
 
+// errBudgetGone: the budget of a rotated key's chain is out of reach.
+var errBudgetGone = errors.New("memstore: the rotation chain's budget is gone")
+
+// budgetLocked returns the ID of the key whose quota is the budget of key
+// id: id itself, or the newest key of its rotation chain.
+func (s *Store) budgetLocked(id string) (string, error) {
+	rec, ok := s.byID[id]
+	if !ok || !rec.RevokedAt.IsZero() || rec.Quota == nil {
+		return "", apikey.ErrNotFound
+	}
+	for hops := 0; rec.RotatedToID != ""; hops++ {
+		if rec, ok = s.byID[rec.RotatedToID]; !ok || hops == apikey.MaxRotationChain {
+			return "", errBudgetGone
+		}
+	}
+	if !rec.RevokedAt.IsZero() || rec.Quota == nil {
+		return "", errBudgetGone
+	}
+	return rec.ID, nil
+}
+
 // ConsumeQuota implements apikey.Store.
 func (s *Store) ConsumeQuota(ctx context.Context, id string, cost int64, periodStart time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	budget, err := s.budgetLocked(id)
+	switch {
+	case err == errBudgetGone:
+		return 0, apikey.ErrQuotaExceeded
+	case err != nil:
+		return 0, err
+	}
 	var remaining int64
-	_, err := s.modify(ctx, id, func(rec *apikey.Record) error {
+	_, err = s.modifyLocked(budget, func(rec *apikey.Record) error {
 		q := rec.Quota
-		if q == nil {
-			return apikey.ErrNotFound
-		}
 		if q.Refill != apikey.RefillNever && q.PeriodStart.Before(periodStart) {
 			q.Remaining, q.PeriodStart = q.Limit, periodStart.UTC()
 		}
@@ -231,25 +266,28 @@ func (s *Store) ConsumeQuota(ctx context.Context, id string, cost int64, periodS
 
 // RefundQuota implements apikey.Store.
 func (s *Store) RefundQuota(ctx context.Context, id string, cost int64, periodStart time.Time) error {
-	_, err := s.modify(ctx, id, func(rec *apikey.Record) error {
-		q := rec.Quota
-		if q == nil {
-			return apikey.ErrNotFound
-		}
-		if !q.PeriodStart.Equal(periodStart) {
-			return errUnchanged // refilled since: the credit's period is over
-		}
-		q.Remaining = min(q.Remaining+cost, q.Limit)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	budget, err := s.budgetLocked(id)
+	switch {
+	case err == errBudgetGone:
+		return nil // nothing to give back to
+	case err != nil:
+		return err
+	}
+	rec := s.byID[budget]
+	if !rec.Quota.PeriodStart.Equal(periodStart) || rec.Quota.Remaining >= rec.Quota.Limit {
+		return nil // refilled since (the credit's period is over), or full
+	}
+	_, err = s.modifyLocked(budget, func(rec *apikey.Record) error {
+		rec.Quota.Remaining = min(rec.Quota.Remaining+cost, rec.Quota.Limit)
 		return nil
 	})
-	if err == errUnchanged {
-		return nil
-	}
 	return err
 }
-
-// errUnchanged aborts a modify that has nothing to change.
-var errUnchanged = errors.New("memstore: unchanged")
 
 // AddUsage implements apikey.Store. Usage is recorded on revoked keys too.
 func (s *Store) AddUsage(ctx context.Context, usage []apikey.Usage) error {

@@ -1,6 +1,7 @@
 package sqlitestore_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/keyward/apikey"
@@ -23,4 +24,14 @@ func BenchmarkVerify(b *testing.B) {
 	b.Run("warm/sqlite", func(b *testing.B) { storetest.BenchVerify(b, open(b), 1000) })
 	b.Run("cold/memstore", func(b *testing.B) { storetest.BenchVerify(b, memstore.New(), 1000, cold) })
 	b.Run("cold/sqlite", func(b *testing.B) { storetest.BenchVerify(b, open(b), 1000, cold) })
+}
+
+// BenchmarkConsumeQuota is a metered request's store write: a key never
+// rotated (one UPDATE), and keys rotated once and three times (the chain is
+// followed to its newest key), with memstore in the same run.
+func BenchmarkConsumeQuota(b *testing.B) {
+	for _, n := range []int{0, 1, 3} {
+		b.Run(fmt.Sprintf("memstore/rotated=%d", n), func(b *testing.B) { storetest.BenchConsumeQuota(b, memstore.New(), n) })
+		b.Run(fmt.Sprintf("sqlite/rotated=%d", n), func(b *testing.B) { storetest.BenchConsumeQuota(b, open(b), n) })
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/keyward/apikey"
 )
@@ -58,7 +61,38 @@ func encodeMetadata(md map[string]string) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: encoding metadata: %w", err)
 	}
-	return string(b), nil
+	return asciiJSON(b), nil
+}
+
+// asciiJSON returns the JSON text b with every non-ASCII character escaped
+// (\uXXXX, a surrogate pair beyond the BMP), which decodes to the same
+// value. Text columns then hold ASCII only, so no connection character set
+// can refuse or mangle them: a MySQL DSN with charset=utf8 (3-byte utf8mb3)
+// would fail on a 4-byte character (error 1366), and read one back as "?".
+// (Outside strings, JSON is ASCII already.)
+func asciiJSON(b []byte) string {
+	i := 0
+	for i < len(b) && b[i] < utf8.RuneSelf {
+		i++
+	}
+	if i == len(b) {
+		return string(b)
+	}
+	var out strings.Builder
+	out.Grow(len(b) + 16)
+	out.Write(b[:i])
+	for _, r := range string(b[i:]) {
+		switch {
+		case r < utf8.RuneSelf:
+			out.WriteByte(byte(r))
+		case r > 0xFFFF:
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, `\u%04x\u%04x`, hi, lo)
+		default:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		}
+	}
+	return out.String()
 }
 
 // encode returns rec's values in the order of columns.
@@ -67,7 +101,7 @@ func encode(rec *apikey.Record) ([]any, error) {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	sc, err := json.Marshal(scopes)
+	sc, err := json.Marshal(scopes) // scope tokens are ASCII
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: encoding scopes: %w", err)
 	}

@@ -45,8 +45,10 @@ type queries struct {
 	rehash   string
 	// drainQuota empties a key's quota: its budget moved to a successor.
 	drainQuota string
-	// refundQuota gives credits back within the limit, in the same period.
-	refundQuota string
+	// consumeQuota and refundQuota change the budget of a key that is
+	// live, metered and not rotated (see quota.go); rotatedTo reads a link
+	// of a rotation chain.
+	consumeQuota, refundQuota, rotatedTo string
 }
 
 // New returns a Store over db, whose driver speaks dialect. It does not
@@ -77,11 +79,15 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 			live + " AND rotated_to_id IS NULL",
 		rehash:     "UPDATE " + t + " SET digest = ?, digest_scheme = ?" + live + " AND digest = ?",
 		drainQuota: "UPDATE " + t + " SET quota_remaining = 0 WHERE id = ?",
+		consumeQuota: "UPDATE " + t + " SET quota_remaining = " + refilledQuota + " - ?, " +
+			"quota_period_start = CASE WHEN quota_refill <> '' AND quota_period_start < ? THEN ? ELSE quota_period_start END" +
+			live + " AND rotated_to_id IS NULL AND quota_limit IS NOT NULL AND " + refilledQuota + " >= ?",
 		refundQuota: "UPDATE " + t + " SET quota_remaining = " +
 			"CASE WHEN quota_remaining + ? > quota_limit THEN quota_limit ELSE quota_remaining + ? END" +
-			live + " AND quota_limit IS NOT NULL AND quota_period_start = ?",
+			live + " AND rotated_to_id IS NULL AND quota_limit IS NOT NULL AND quota_period_start = ?",
+		rotatedTo: "SELECT rotated_to_id FROM " + t + " WHERE id = ?",
 	}
-	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash, &s.q.drainQuota, &s.q.refundQuota} {
+	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash, &s.q.drainQuota, &s.q.consumeQuota, &s.q.refundQuota, &s.q.rotatedTo} {
 		*q = dialect.rebind(*q)
 	}
 	s.byDigest.query = s.q.byDigest

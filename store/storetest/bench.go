@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/keyward/apikey"
 )
@@ -56,6 +57,33 @@ func BenchVerify(b *testing.B, s apikey.Store, n int, opts ...apikey.Option) {
 	for b.Loop() {
 		if _, err := m.Verify(ctx, secret, "webhooks:read"); err != nil {
 			b.Fatalf("Verify: %v", err)
+		}
+	}
+}
+
+// BenchConsumeQuota measures ConsumeQuota of a metered key that was
+// rotated rotations times (0: never rotated, the common case), through its
+// oldest key.
+func BenchConsumeQuota(b *testing.B, s apikey.Store, rotations int) {
+	b.Helper()
+	ctx := context.Background()
+	rec := Record(fmt.Sprintf("bench quota %d", rotations))
+	rec.Quota = &apikey.Quota{Limit: 1 << 60, Remaining: 1 << 60}
+	if err := s.Insert(ctx, rec); err != nil {
+		b.Fatalf("Insert: %v", err)
+	}
+	prev := rec.ID
+	for i := range rotations {
+		next := Record(fmt.Sprintf("bench quota %d next %d", rotations, i))
+		if _, err := s.Rotate(ctx, prev, base.AddDate(1, 0, 0), next); err != nil {
+			b.Fatalf("Rotate: %v", err)
+		}
+		prev = next.ID
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.ConsumeQuota(ctx, rec.ID, 1, time.Time{}); err != nil {
+			b.Fatalf("ConsumeQuota: %v", err)
 		}
 	}
 }

@@ -57,6 +57,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"Quota", testQuota},
 		{"QuotaConcurrent", testQuotaConcurrent},
 		{"QuotaRefund", testQuotaRefund},
+		{"QuotaRotationChain", testQuotaRotationChain},
+		{"QuotaRotationChainConcurrent", testQuotaRotationChainConcurrent},
 		{"Audit", testAudit},
 		{"AuditFilters", testAuditFilters},
 	}
@@ -811,6 +813,221 @@ func testQuotaRefund(t *testing.T, s apikey.Store) {
 	}
 	if err := s.RefundQuota(ctx, once.ID, 1, time.Time{}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("RefundQuota on a revoked key: err = %v, want ErrNotFound", err)
+	}
+}
+
+// rotationChain inserts a key with quota q and rotates it n times, each
+// with a grace period that keeps every key live. It returns the chain,
+// oldest first.
+func rotationChain(t *testing.T, s apikey.Store, seed string, q apikey.Quota, n int) []*apikey.Record {
+	t.Helper()
+	first := Record(seed)
+	first.Quota = &q
+	mustInsert(t, s, first)
+	chain := []*apikey.Record{first}
+	for i := range n {
+		next := Record(fmt.Sprintf("%s rotated %d", seed, i+1))
+		next.Quota = &apikey.Quota{Limit: q.Limit, Remaining: q.Limit, Refill: q.Refill} // stale: the store decides
+		if _, err := s.Rotate(context.Background(), chain[i].ID, base.AddDate(0, 0, 30), next); err != nil {
+			t.Fatalf("Rotate %d: %v", i+1, err)
+		}
+		chain = append(chain, next)
+	}
+	return chain
+}
+
+// drain consumes 1 at a time from the keys of chain in turn, in the period
+// starting at start, until every key is refused, and returns how many
+// consumptions succeeded.
+func drain(t *testing.T, s apikey.Store, chain []*apikey.Record, start time.Time) int {
+	t.Helper()
+	n := 0
+	for refused := 0; refused < len(chain); {
+		refused = 0
+		for _, rec := range chain {
+			_, err := s.ConsumeQuota(context.Background(), rec.ID, 1, start)
+			switch {
+			case err == nil:
+				n++
+			case errors.Is(err, apikey.ErrQuotaExceeded):
+				refused++
+			default:
+				t.Fatalf("ConsumeQuota(%s): %v", rec.ID, err)
+			}
+		}
+		if n > 1000 {
+			t.Fatalf("the chain's budget never runs out")
+		}
+	}
+	return n
+}
+
+// A rotation chain has one budget, on its newest key: however many keys it
+// has, a period gives no more than the limit, and a rotated key's own
+// quota never refills.
+func testQuotaRotationChain(t *testing.T, s apikey.Store) {
+	ctx := context.Background()
+	day0 := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	day1, day2 := day0.AddDate(0, 0, 1), day0.AddDate(0, 0, 2)
+	for n := 1; n <= 4; n++ {
+		t.Run(fmt.Sprintf("%d rotations", n), func(t *testing.T) {
+			q := apikey.Quota{Limit: 10, Remaining: 6, Refill: apikey.RefillDaily, PeriodStart: day0}
+			chain := rotationChain(t, s, fmt.Sprintf("chain %d", n), q, n)
+			head := chain[n]
+			if got := drain(t, s, chain, day0); got != 6 {
+				t.Errorf("day 0: the chain of %d keys gave %d, want the 6 left", n+1, got)
+			}
+			if got := drain(t, s, chain, day1); got != 10 {
+				t.Errorf("day 1: the chain of %d keys gave %d, want the limit of 10", n+1, got)
+			}
+			for _, rec := range chain[:n] {
+				if q := mustByID(t, s, rec.ID).Quota; q == nil || q.Remaining != 0 {
+					t.Errorf("rotated key %s has its own budget: %+v", rec.ID, q)
+				}
+			}
+			if q := mustByID(t, s, head.ID).Quota; q.Remaining != 0 || !q.PeriodStart.Equal(day1) {
+				t.Errorf("the newest key's quota is %+v, want 0 left in %v", q, day1)
+			}
+
+			// A refund through any key goes back to the one budget.
+			if left, err := s.ConsumeQuota(ctx, chain[0].ID, 3, day2); err != nil || left != 7 {
+				t.Fatalf("ConsumeQuota(oldest, 3) on day 2 = %d, %v; want 7", left, err)
+			}
+			if err := s.RefundQuota(ctx, chain[0].ID, 3, day2); err != nil {
+				t.Errorf("RefundQuota(oldest): %v", err)
+			}
+			if err := s.RefundQuota(ctx, chain[n-1].ID, 5, day1); err != nil {
+				t.Errorf("RefundQuota for a period that is over: %v", err)
+			}
+			if q := mustByID(t, s, head.ID).Quota; q.Remaining != 10 {
+				t.Errorf("after the refunds the budget is %d, want 10", q.Remaining)
+			}
+			for _, rec := range chain[:n] {
+				if q := mustByID(t, s, rec.ID).Quota; q.Remaining != 0 {
+					t.Errorf("a refund went to rotated key %s: %+v", rec.ID, q)
+				}
+			}
+
+			// Revoking the newest key takes the budget with it.
+			if _, err := s.Revoke(ctx, head.ID, base); err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range chain[:n] {
+				if left, err := s.ConsumeQuota(ctx, rec.ID, 1, day2); !errors.Is(err, apikey.ErrQuotaExceeded) || left != 0 {
+					t.Errorf("ConsumeQuota(%s) with the newest key revoked = %d, %v; want 0, ErrQuotaExceeded", rec.ID, left, err)
+				}
+				if err := s.RefundQuota(ctx, rec.ID, 1, day2); err != nil {
+					t.Errorf("RefundQuota(%s) with the newest key revoked: %v, want a no-op", rec.ID, err)
+				}
+			}
+			if _, err := s.Revoke(ctx, chain[0].ID, base); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ConsumeQuota(ctx, chain[0].ID, 1, day2); !errors.Is(err, apikey.ErrNotFound) {
+				t.Errorf("ConsumeQuota on a revoked rotated key: err = %v, want ErrNotFound", err)
+			}
+			if err := s.RefundQuota(ctx, chain[0].ID, 1, day2); !errors.Is(err, apikey.ErrNotFound) {
+				t.Errorf("RefundQuota on a revoked rotated key: err = %v, want ErrNotFound", err)
+			}
+		})
+	}
+	t.Run("a rotated key between", func(t *testing.T) {
+		// Revoking a key in the middle cuts its own grace short, not the
+		// older keys' link to the budget.
+		chain := rotationChain(t, s, "chain middle", apikey.Quota{Limit: 4, Remaining: 4, Refill: apikey.RefillDaily, PeriodStart: day0}, 2)
+		if _, err := s.Revoke(ctx, chain[1].ID, base); err != nil {
+			t.Fatal(err)
+		}
+		if left, err := s.ConsumeQuota(ctx, chain[0].ID, 1, day0); err != nil || left != 3 {
+			t.Errorf("ConsumeQuota(oldest) = %d, %v; want 3 left on the newest key", left, err)
+		}
+	})
+	t.Run("longest chain", func(t *testing.T) {
+		// MaxRotationChain links are followed; a key further away from the
+		// budget is refused, never given a budget of its own.
+		chain := rotationChain(t, s, "chain long", apikey.Quota{Limit: 5, Remaining: 5}, apikey.MaxRotationChain)
+		if left, err := s.ConsumeQuota(ctx, chain[0].ID, 1, time.Time{}); err != nil || left != 4 {
+			t.Errorf("ConsumeQuota %d links from the budget = %d, %v; want 4", apikey.MaxRotationChain, left, err)
+		}
+		next := Record("chain long next")
+		if _, err := s.Rotate(ctx, chain[len(chain)-1].ID, base.AddDate(0, 0, 30), next); err != nil {
+			t.Fatal(err)
+		}
+		if left, err := s.ConsumeQuota(ctx, chain[0].ID, 1, time.Time{}); !errors.Is(err, apikey.ErrQuotaExceeded) || left != 0 {
+			t.Errorf("ConsumeQuota %d links from the budget = %d, %v; want 0, ErrQuotaExceeded", apikey.MaxRotationChain+1, left, err)
+		}
+		if err := s.RefundQuota(ctx, chain[0].ID, 1, time.Time{}); err != nil {
+			t.Errorf("RefundQuota beyond the chain's bound: %v, want a no-op", err)
+		}
+		if left, err := s.ConsumeQuota(ctx, chain[1].ID, 1, time.Time{}); err != nil || left != 3 {
+			t.Errorf("ConsumeQuota %d links from the budget = %d, %v; want 3", apikey.MaxRotationChain, left, err)
+		}
+	})
+	t.Run("concurrent rotation", func(t *testing.T) {
+		// Requests of the oldest key while the newest rotates again: the
+		// budget moves once, and nothing is drawn from a drained key.
+		chain := rotationChain(t, s, "chain racing", apikey.Quota{Limit: 40, Remaining: 40}, 1)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for range 4 {
+			wg.Go(func() {
+				for range 15 {
+					_, err := s.ConsumeQuota(ctx, chain[0].ID, 1, time.Time{})
+					if err != nil && !errors.Is(err, apikey.ErrQuotaExceeded) {
+						t.Errorf("ConsumeQuota: %v", err)
+						return
+					}
+					if err == nil {
+						mu.Lock()
+						ok++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		prev := chain[1]
+		for i := range 3 {
+			next := Record(fmt.Sprintf("chain racing next %d", i))
+			if _, err := s.Rotate(ctx, prev.ID, base.AddDate(0, 0, 30), next); err != nil {
+				t.Fatalf("Rotate: %v", err)
+			}
+			prev = next
+		}
+		wg.Wait()
+		left := mustByID(t, s, prev.ID).Quota.Remaining
+		if ok != 40 || left != 0 {
+			t.Errorf("%d of 60 consumptions succeeded and %d remain; want 40 and 0", ok, left)
+		}
+	})
+}
+
+// Concurrent requests through every key of a chain never overdraw its one
+// budget.
+func testQuotaRotationChainConcurrent(t *testing.T, s apikey.Store) {
+	chain := rotationChain(t, s, "chain concurrent", apikey.Quota{Limit: 30, Remaining: 30}, 3)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	succeeded := 0
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 10 {
+				_, err := s.ConsumeQuota(context.Background(), chain[(i+j)%len(chain)].ID, 1, time.Time{})
+				switch {
+				case err == nil:
+					mu.Lock()
+					succeeded++
+					mu.Unlock()
+				case !errors.Is(err, apikey.ErrQuotaExceeded):
+					t.Errorf("ConsumeQuota: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if succeeded != 30 {
+		t.Errorf("%d of 80 concurrent consumptions across a chain of 4 succeeded, want exactly the limit of 30", succeeded)
 	}
 }
 
