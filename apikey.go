@@ -774,3 +774,37 @@ func storeErr(op string, err error) error {
 	}
 	return fmt.Errorf("%w: %s: %w", ErrStoreUnavailable, op, err)
 }
+
+// lifecycleDefaults checks opts' lifecycle filters and sets At. Times are
+// cut to microseconds, the precision every store compares at.
+func (m *Manager) lifecycleDefaults(opts *ListOptions) error {
+	opts.ExpiringBefore = opts.ExpiringBefore.Truncate(time.Microsecond)
+	opts.UnusedSince = opts.UnusedSince.Truncate(time.Microsecond)
+	opts.At = opts.At.Truncate(time.Microsecond)
+	switch opts.Status {
+	case "":
+		return nil
+	case StatusActive, StatusRevoked, StatusExpired, StatusDisabled:
+	default:
+		return paramErr("status", "must be active, revoked, expired or disabled")
+	}
+	if opts.At.IsZero() {
+		opts.At = m.timestamp()
+	}
+	return nil
+}
+
+// MaxLifetime returns the cap set with WithMaxLifetime, 0 for none.
+func (m *Manager) MaxLifetime() time.Duration { return m.maxLifetime }
+
+// pageLimit applies the paging rules of List and ListAudit: 0 means 100,
+// more than 1000 means 1000, negative is an error.
+func pageLimit(n int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, paramErr("limit", "must not be negative")
+	case n == 0:
+		return defaultLimit, nil
+	}
+	return min(n, maxLimit), nil
+}

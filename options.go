@@ -274,3 +274,17 @@ func (c *config) environments() (live, test bool, err error) {
 	}
 	return live, test, nil
 }
+
+// WithAuditSink sets where audit events are sent besides the store. The
+// default is SlogAuditSink over the Manager's logger (WithLogger), which
+// discards unless a logger is set.
+func WithAuditSink(s AuditSink) Option {
+	return func(c *config) { c.auditSink, c.auditSinkSet = s, true }
+}
+
+// WithAuditStore sets where audit events are persisted, instead of the
+// Store (when it implements AuditStore). nil keeps no audit log in any
+// store.
+func WithAuditStore(s AuditStore) Option {
+	return func(c *config) { c.auditStore, c.auditStoreSet = s, true }
+}

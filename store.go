@@ -44,6 +44,15 @@ type Usage struct {
 
 // ListOptions selects and pages keys. Keys are listed in ascending ID order;
 // IDs are UUIDv7, so that is creation order.
+//
+// Keys are disabled and enabled (reversibly), revoked (for good), and
+// expire; WithMaxLifetime caps how long they live. ListOptions finds the
+// keys a host should act on:
+//
+//	// active keys that expire within two weeks: warn their owners
+//	m.List(ctx, ListOptions{Status: StatusActive, ExpiringBefore: now.Add(14 * 24 * time.Hour)})
+//	// keys unused for 90 days (or never): review them, as the reference docs advise
+//	m.List(ctx, ListOptions{Status: StatusActive, UnusedSince: now.Add(-90 * 24 * time.Hour)})
 type ListOptions struct {
 	// OwnerID limits the list to one owner's keys; empty lists every owner.
 	OwnerID string
@@ -170,4 +179,28 @@ type Store interface {
 	// forward to the entry's LastUsedAt if that is later. Unknown IDs are
 	// skipped. Additive, so many instances may share one store.
 	AddUsage(ctx context.Context, usage []Usage) error
+}
+
+// Matches reports whether k passes opts' filters other than paging: owner,
+// revocation and the lifecycle filters. Stores without a query language
+// (memstore) use it.
+func (opts *ListOptions) Matches(k *Key) bool {
+	switch {
+	case opts.OwnerID != "" && k.OwnerID != opts.OwnerID:
+		return false
+	case opts.Status != "":
+		if k.Status(opts.At) != opts.Status {
+			return false
+		}
+	case !opts.IncludeRevoked && !k.RevokedAt.IsZero():
+		return false
+	}
+	if !opts.ExpiringBefore.IsZero() && (k.ExpiresAt.IsZero() || !k.ExpiresAt.Before(opts.ExpiringBefore)) {
+		return false
+	}
+	if !opts.UnusedSince.IsZero() && (!k.CreatedAt.Before(opts.UnusedSince) ||
+		!k.LastUsedAt.IsZero() && !k.LastUsedAt.Before(opts.UnusedSince)) {
+		return false
+	}
+	return true
 }
