@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyward/apikey/internal/jsonerr"
 )
 
 // Rate limits in the middleware: the X-RateLimit-* headers, the IETF
@@ -84,7 +86,7 @@ func draftFields(d Decision, now time.Time) (policy, state string) {
 	if !d.Reset.IsZero() {
 		until := int64(0)
 		if d.Reset.After(now) {
-			until = retrySeconds(d.Reset.Sub(now))
+			until = jsonerr.RetrySeconds(d.Reset.Sub(now))
 		}
 		state += ";t=" + strconv.FormatInt(until, 10)
 	}

@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyward/apikey/internal/jsonerr"
 )
 
 // Refusals: what the middleware answers, precomputed where it can be.
@@ -51,19 +52,7 @@ type refusal struct {
 }
 
 func newRefusal(status int, code, message string) *refusal {
-	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: message}})
-	return &refusal{status: status, code: code, message: message, body: body}
-}
-
-// errorBody is Hook Mesh's error shape.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code       string `json:"code"`
-	Message    string `json:"message"`
-	RetryAfter int64  `json:"retry_after,omitempty"` // seconds
+	return &refusal{status: status, code: code, message: message, body: jsonerr.Body(code, message, 0)}
 }
 
 var (
@@ -75,15 +64,6 @@ var (
 	unavailable  = newRefusal(http.StatusServiceUnavailable, "service_unavailable", "Authentication is temporarily unavailable")
 	// internalError answers a request whose handler panicked (RecoverPanics).
 	internalError = newRefusal(http.StatusInternalServerError, "internal_error", "Internal server error")
-)
-
-// Header values shared by every response. Header.Set and Header.Add never
-// write into a value slice (Set replaces it, Add appends to a full one), so
-// sharing them saves an allocation per header.
-var (
-	jsonContentType = []string{"application/json"}
-	noStore         = []string{"no-store"}
-	noSniff         = []string{"nosniff"}
 )
 
 // classify maps a Verify error to an answer. Anything unexpected fails
@@ -157,7 +137,7 @@ func (p *responder) refuse(w http.ResponseWriter, r *http.Request, ans *refusal,
 		// A quota that never refills has no time to retry at: say none
 		// rather than a made-up second.
 		if errors.As(cause, &hint) && (ans == rateLimited || hint.RetryAfter() > 0) {
-			retryAfter = retrySeconds(hint.RetryAfter())
+			retryAfter = jsonerr.RetrySeconds(hint.RetryAfter())
 			h.Set("Retry-After", strconv.FormatInt(retryAfter, 10))
 		}
 	}
@@ -167,29 +147,18 @@ func (p *responder) refuse(w http.ResponseWriter, r *http.Request, ans *refusal,
 
 // write sends the body (headers other than Content-Type already set).
 func (p *responder) write(w http.ResponseWriter, r *http.Request, ans *refusal, cause error, retryAfter int64) {
-	h := w.Header()
-	h["Cache-Control"] = noStore
 	if p.errorHandler != nil {
+		w.Header()["Cache-Control"] = noStore
 		p.errorHandler(w, r, &AuthError{Status: ans.status, Code: ans.code, Message: ans.message,
 			RetryAfter: time.Duration(retryAfter) * time.Second, Err: cause})
 		return
 	}
-	h["Content-Type"] = jsonContentType
-	h["X-Content-Type-Options"] = noSniff
 	body := ans.body
 	if retryAfter > 0 {
 		msg := ans.message + ". Retry after " + strconv.FormatInt(retryAfter, 10) + " seconds."
-		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: ans.code, Message: msg, RetryAfter: retryAfter}})
+		body = jsonerr.Body(ans.code, msg, retryAfter)
 	}
-	w.WriteHeader(ans.status)
-	_, _ = w.Write(body) // the client went away: nothing to do
-}
-
-// retrySeconds is a Retry-After delay in whole seconds, rounded up and
-// never 0 (0 would invite an immediate retry).
-func retrySeconds(d time.Duration) int64 {
-	s := int64((d + time.Second - 1) / time.Second)
-	return max(s, 1)
+	jsonerr.Send(w, ans.status, body)
 }
 
 // log records one event per refusal: why, which key when known, who and
@@ -269,23 +238,6 @@ func reason(err error) string {
 	return "error"
 }
 
-// WriteError writes e as the middleware's default refusals are written:
-// status e.Status, a JSON body {"error":{"code":…,"message":…}} (with
-// retry_after in seconds when e.RetryAfter is set, and a Retry-After
-// header), Content-Type: application/json, Cache-Control: no-store and
-// X-Content-Type-Options: nosniff. e.Err is not written. Handlers that
-// answer beside the middleware (package admin) use it to answer alike.
-func WriteError(w http.ResponseWriter, e *AuthError) {
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Cache-Control"] = noStore
-	h["X-Content-Type-Options"] = noSniff
-	detail := errorDetail{Code: e.Code, Message: e.Message}
-	if e.RetryAfter > 0 {
-		detail.RetryAfter = retrySeconds(e.RetryAfter)
-		h.Set("Retry-After", strconv.FormatInt(detail.RetryAfter, 10))
-	}
-	body, _ := json.Marshal(errorBody{Error: detail})
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(body) // the client went away: nothing to do
-}
+// noStore is the Cache-Control of every refusal, shared: Header.Set and
+// Header.Add never write into a value slice.
+var noStore = []string{"no-store"}

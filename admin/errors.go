@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/internal/jsonerr"
 )
 
-// apiError is an answer other than success, written by apikey.WriteError.
+// apiError is an answer other than success, written by jsonerr.Write as the middleware's refusals are.
 type apiError struct {
 	status     int
 	code       string
@@ -49,7 +50,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, e *apiError) {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	apikey.WriteError(w, &apikey.AuthError{Status: e.status, Code: e.code, Message: e.message, RetryAfter: e.retryAfter})
+	jsonerr.Write(w, e.status, e.code, e.message, e.retryAfter)
 }
 
 // fromError maps an error of the Manager (or of the create limit) to an
