@@ -244,15 +244,6 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-// Pattern returns the regular expression every key of this Manager matches,
-// e.g. ^sk_(live|test)_[0-9A-Za-z]{49}$.
-func (m *Manager) Pattern() string { return m.format.pattern() }
-
-// DigestScheme names the scheme new keys are digested with: "sha256/v2", or
-// "hmac-sha256/v2:<pepper id>" under WithPepper. Records of other schemes
-// are re-hashed to it when their key is used.
-func (m *Manager) DigestScheme() string { return m.schemes[0].name }
-
 // ScopeVocabulary returns the scopes set with WithScopeVocabulary, sorted,
 // or nil when any scope is accepted.
 func (m *Manager) ScopeVocabulary() []string { return slices.Clone(m.policy.vocabulary) }

@@ -47,7 +47,9 @@ func TestCreateAndVerify(t *testing.T) {
 	assert.Equal(t, secret[:12], k.Prefix)
 	assert.Equal(t, apikey.EnvLive, k.Environment)
 	assert.Equal(t, []string{"read", "webhooks:write"}, k.Scopes)
-	assert.Regexp(t, m.Pattern(), secret)
+	pattern, err := apikey.Pattern(apikey.DefaultPrefix)
+	require.NoError(t, err)
+	assert.Regexp(t, pattern, secret)
 
 	got, err := m.Verify(ctx, secret, "webhooks:write", "read")
 	require.NoError(t, err)

@@ -45,15 +45,15 @@ const (
 	ActionKeyExpiredUsed AuditAction = "key.expired_used" // an expired key was presented
 )
 
-// AuditActions lists every action, in the order above.
-func AuditActions() []AuditAction {
+// auditActions lists every action, in the order above.
+func auditActions() []AuditAction {
 	return []AuditAction{ActionKeyCreated, ActionKeyUpdated, ActionKeyDisabled, ActionKeyEnabled,
 		ActionKeyRotated, ActionKeyRevoked, ActionKeyRevokedUsed, ActionKeyExpiredUsed}
 }
 
-// Valid reports whether a is one of the actions above.
-func (a AuditAction) Valid() bool {
-	for _, b := range AuditActions() {
+// valid reports whether a is one of the actions above.
+func (a AuditAction) valid() bool {
+	for _, b := range auditActions() {
 		if a == b {
 			return true
 		}
@@ -93,9 +93,9 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
-// ActorFromContext returns the actor of ctx: the one set with WithActor,
+// actorFromContext returns the actor of ctx: the one set with WithActor,
 // else the API key in ctx (FromContext), else false.
-func ActorFromContext(ctx context.Context) (Actor, bool) {
+func actorFromContext(ctx context.Context) (Actor, bool) {
 	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
 		return a, true
 	}
@@ -165,8 +165,8 @@ func (m *Manager) ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, e
 	if m.audit.store == nil {
 		return nil, ErrNoAuditStore
 	}
-	if q.Action != "" && !q.Action.Valid() {
-		return nil, paramErr("action", "must be one of the audit actions (key.created, key.revoked, ...)")
+	if q.Action != "" && !q.Action.valid() {
+		return nil, paramErr("action", "must be an audit action such as key.created or key.revoked_used")
 	}
 	var err error
 	if q.Limit, err = pageLimit(q.Limit); err != nil {
@@ -179,38 +179,39 @@ func (m *Manager) ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, e
 	return evs, nil
 }
 
-// LevelCritical is the slog level of critical security events (a revoked
+// levelCritical is the slog level of critical security events (a revoked
 // key presented): above slog.LevelError, as OWASP's CRITICAL.
-const LevelCritical = slog.LevelError + 4
+const levelCritical = slog.LevelError + 4
 
-// SlogAuditSink writes audit events to a slog.Logger, one record per event,
-// named and levelled as the OWASP Logging Vocabulary does:
-// authn_token_created (INFO), authn_token_revoked (INFO),
-// authn_token_reuse (a revoked key presented: LevelCritical), and for the
-// actions the vocabulary lacks authn_token_updated, authn_token_disabled,
-// authn_token_enabled, authn_token_rotated (INFO) and authn_token_expired
-// (an expired key presented: WARN). Values go through the handler's
-// quoting (JSON or text), so they cannot forge log lines.
-type SlogAuditSink struct{ logger *slog.Logger }
+// slogAuditSink is the AuditSink of NewSlogAuditSink.
+type slogAuditSink struct{ logger *slog.Logger }
 
-// NewSlogAuditSink returns a sink writing to l.
-func NewSlogAuditSink(l *slog.Logger) (*SlogAuditSink, error) {
+// NewSlogAuditSink returns an AuditSink writing audit events to l, one
+// record per event, named and levelled as the OWASP Logging Vocabulary
+// does: authn_token_created (INFO), authn_token_revoked (INFO),
+// authn_token_reuse (a revoked key presented: slog.LevelError+4, OWASP's
+// CRITICAL), and for the actions the vocabulary lacks authn_token_updated,
+// authn_token_disabled, authn_token_enabled, authn_token_rotated (INFO) and
+// authn_token_expired (an expired key presented: WARN). Values go through
+// the handler's quoting (JSON or text), so they cannot forge log lines. It
+// is the default sink, over the Manager's logger (WithLogger).
+func NewSlogAuditSink(l *slog.Logger) (AuditSink, error) {
 	if l == nil {
 		return nil, paramErr("logger", "must not be nil")
 	}
-	return &SlogAuditSink{logger: l}, nil
+	return &slogAuditSink{logger: l}, nil
 }
 
-// OWASPEvent returns the OWASP Logging Vocabulary name of action and its
-// level; see SlogAuditSink.
-func OWASPEvent(action AuditAction) (string, slog.Level) {
+// owaspEvent returns the OWASP Logging Vocabulary name of action and its
+// level; see NewSlogAuditSink.
+func owaspEvent(action AuditAction) (string, slog.Level) {
 	switch action {
 	case ActionKeyCreated:
 		return "authn_token_created", slog.LevelInfo
 	case ActionKeyRevoked:
 		return "authn_token_revoked", slog.LevelInfo
 	case ActionKeyRevokedUsed:
-		return "authn_token_reuse", LevelCritical
+		return "authn_token_reuse", levelCritical
 	case ActionKeyExpiredUsed:
 		return "authn_token_expired", slog.LevelWarn
 	case ActionKeyUpdated, ActionKeyDisabled, ActionKeyEnabled, ActionKeyRotated:
@@ -220,8 +221,8 @@ func OWASPEvent(action AuditAction) (string, slog.Level) {
 }
 
 // Audit implements AuditSink.
-func (s *SlogAuditSink) Audit(ctx context.Context, ev *AuditEvent) {
-	name, level := OWASPEvent(ev.Action)
+func (s *slogAuditSink) Audit(ctx context.Context, ev *AuditEvent) {
+	name, level := owaspEvent(ev.Action)
 	if !s.logger.Enabled(ctx, level) {
 		return
 	}
@@ -267,7 +268,7 @@ func newAuditor(c *config, store Store, logger *slog.Logger) (*auditor, error) {
 	case c.auditSinkSet:
 		a.sink = c.auditSink
 	default:
-		a.sink = &SlogAuditSink{logger: logger}
+		a.sink = &slogAuditSink{logger: logger}
 	}
 	if c.auditStoreSet {
 		a.store = c.auditStore // nil: none
@@ -300,7 +301,7 @@ func (a *auditor) record(ctx context.Context, action AuditAction, k *Key, detail
 	if action == ActionKeyRevokedUsed || action == ActionKeyExpiredUsed {
 		ev.Outcome = OutcomeFailure
 	}
-	actor, ok := ActorFromContext(ctx)
+	actor, ok := actorFromContext(ctx)
 	if !ok {
 		actor.Type = ActorSystem
 	}
@@ -382,7 +383,7 @@ func (t *usedThrottle) allow(key string, now time.Time) (suppressed int, ok bool
 	return 0, true
 }
 
-var _ AuditSink = (*SlogAuditSink)(nil)
+var _ AuditSink = (*slogAuditSink)(nil)
 
 // auditUpdate records what an Update changed: key.updated for the name or
 // metadata (details.fields names which), key.disabled or key.enabled for

@@ -98,7 +98,7 @@ func TestAuditActorFromContextKey(t *testing.T) {
 	sink := &sinkRecorder{}
 	m := newManager(t, memstore.New(), apikey.WithAuditSink(sink))
 	caller, _ := create(t, m, apikey.CreateParams{OwnerID: "org_1"})
-	ctx := apikey.NewContext(context.Background(), caller)
+	ctx := m.NewContext(context.Background(), caller)
 	_, _, err := m.Create(ctx, apikey.CreateParams{Name: "child", OwnerID: "org_1"})
 	require.NoError(t, err)
 	require.NoError(t, m.Revoke(context.Background(), caller.ID))

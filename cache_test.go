@@ -201,7 +201,7 @@ func TestInvalidatorEvictsOtherManagers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := newCountingStore()
-	inv := apikey.NewLocalInvalidator()
+	inv := newLocalInvalidator()
 	a := newManager(t, store, apikey.WithCache(time.Hour), apikey.WithInvalidator(inv))
 	b := newManager(t, store, apikey.WithCache(time.Hour), apikey.WithInvalidator(inv))
 	k, secret := create(t, a, apikey.CreateParams{})
@@ -348,5 +348,46 @@ func TestVerifyHotPathDoesNotAllocate(t *testing.T) {
 			}), "%s: %s", name, what)
 		}
 		assert.Equal(t, reads, store.reads.Load(), "%s: refused before any store call", name)
+	}
+}
+
+// localInvalidator is an Invalidator within one process, for tests of
+// several Managers over one store.
+type localInvalidator struct {
+	mu   sync.Mutex
+	next int
+	subs map[int]func(string)
+}
+
+// newLocalInvalidator returns an in-process Invalidator.
+func newLocalInvalidator() *localInvalidator {
+	return &localInvalidator{subs: map[int]func(string){}}
+}
+
+// Publish implements Invalidator.
+func (l *localInvalidator) Publish(ctx context.Context, keyID string) error {
+	l.mu.Lock()
+	subs := make([]func(string), 0, len(l.subs))
+	for _, fn := range l.subs {
+		subs = append(subs, fn)
+	}
+	l.mu.Unlock()
+	for _, fn := range subs {
+		fn(keyID)
+	}
+	return nil
+}
+
+// Subscribe implements Invalidator.
+func (l *localInvalidator) Subscribe(fn func(string)) func() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := l.next
+	l.next++
+	l.subs[id] = fn
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		delete(l.subs, id)
 	}
 }

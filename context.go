@@ -17,7 +17,7 @@ import (
 type authContext struct {
 	context.Context
 	rec     *Record  // nil without a key; FromContext gives &rec.Key
-	manager *Manager // nil for NewContext: exact scope matching only
+	manager *Manager // nil for a context of WithAuthMethod (no key)
 	method  string
 	// responder answers refusals as the middleware that authenticated the
 	// request was configured to (realm, error handler, logger, cost,
@@ -89,15 +89,10 @@ func (c *authContext) Value(k any) any {
 // with an API key.
 const AuthMethodAPIKey = "api_key"
 
-// NewContext returns a copy of ctx carrying k, as the middleware does after
-// a successful Verify; FromContext returns it. Scope checks on such a
-// context use the Manager's rules (see Manager.NewContext); this one knows
-// only exact matches and wildcards.
-func NewContext(ctx context.Context, k *Key) context.Context { return newKeyContext(ctx, k, nil) }
-
 // NewContext returns a copy of ctx carrying k and this Manager's scope
-// rules, for handlers that call Verify themselves and then use
-// RequireScopes downstream.
+// rules, as the middleware does after a successful Verify: for handlers
+// that call Verify themselves and then use FromContext or RequireScopes
+// downstream.
 func (m *Manager) NewContext(ctx context.Context, k *Key) context.Context {
 	return newKeyContext(ctx, k, m)
 }

@@ -47,7 +47,7 @@ func TestV1DigestsVerifyAndAreRehashedOnUse(t *testing.T) {
 		name:   "sha256",
 		v1:     func(k string) apikey.Digest { return sha256Of(k) },
 		v2:     func(k string) apikey.Digest { return sha256Of(k[:len(k)-checksumLen]) },
-		v1Name: func(string) string { return apikey.SchemeSHA256 },
+		v1Name: func(string) string { return "sha256" },
 	}, {
 		name:   "hmac",
 		opts:   []apikey.Option{apikey.WithPepper(pepper)},
@@ -94,7 +94,7 @@ func TestPepperRefusesPlainDigestsOfEitherVersion(t *testing.T) {
 		scheme string
 		digest func(key string) apikey.Digest
 	}{
-		{apikey.SchemeSHA256, sha256Of},
+		{"sha256", sha256Of},
 		{"sha256/v2", func(k string) apikey.Digest { return sha256Of(k[:len(k)-checksumLen]) }},
 	} {
 		store := newCountingStore()
@@ -154,7 +154,7 @@ func TestWithoutV1Digests(t *testing.T) {
 	assert.Equal(t, int64(1), store.reads.Load(), "one lookup for an unknown key")
 
 	k, secret := create(t, m, apikey.CreateParams{})
-	setDigest(t, store, k.ID, sha256Of(secret), apikey.SchemeSHA256)
+	setDigest(t, store, k.ID, sha256Of(secret), "sha256")
 	_, err = newManager(t, store, apikey.WithoutV1Digests()).Verify(ctx, secret)
 	assert.ErrorIs(t, err, apikey.ErrUnknownKey, "v1 records are no longer looked up")
 

@@ -34,3 +34,14 @@ func BlockedClients(h any) int32 { return h.(*authMiddleware).throttle.nblocked.
 func ClientAddr(r *http.Request, trusted ...netip.Prefix) string {
 	return newFailureThrottle(PerMinute(1), trusted).clientAddr(r)
 }
+
+// AuditActions and OWASPEvent expose the audit vocabulary for its test.
+var (
+	AuditActions = auditActions
+	OWASPEvent   = owaspEvent
+)
+
+// DigestScheme names the scheme new keys are digested with: "sha256/v2", or
+// "hmac-sha256/v2:<pepper id>" under WithPepper. Records of other schemes
+// are re-hashed to it when their key is used.
+func (m *Manager) DigestScheme() string { return m.schemes[0].name }

@@ -32,9 +32,9 @@ const (
 	secretLen        = 43
 	checksumLen      = 6
 	displayPrefixLen = 12
-	// MaxKeyLen is the longest key any Manager accepts (a 16-character
+	// maxKeyLen is the longest key any Manager accepts (a 16-character
 	// prefix): 71 bytes. Anything longer is rejected before any work.
-	MaxKeyLen = maxPrefixLen + 1 + envLen + 1 + secretLen + checksumLen
+	maxKeyLen = maxPrefixLen + 1 + envLen + 1 + secretLen + checksumLen
 )
 
 // Digest is the 32-byte value a Store keeps instead of a key: SHA-256 of the
@@ -55,9 +55,9 @@ type Digest [32]byte
 // before any digest is used (parse), so a key with a wrong checksum cannot
 // match its body's digest.
 const (
-	// SchemeSHA256 is the plain SHA-256 of the full key (v1). Records of it
+	// schemeSHA256 is the plain SHA-256 of the full key (v1). Records of it
 	// still verify and are re-hashed to the current scheme on use.
-	SchemeSHA256 = "sha256"
+	schemeSHA256 = "sha256"
 	// schemeSHA256Body is the plain SHA-256 of the key's body: the scheme of
 	// new keys without a pepper.
 	schemeSHA256Body = "sha256/v2"
@@ -216,7 +216,7 @@ func checksum(s string) uint32 {
 	return ^crc
 }
 
-// digestScheme computes one kind of digest. Keys are at most MaxKeyLen bytes
+// digestScheme computes one kind of digest. Keys are at most maxKeyLen bytes
 // and well formed (parse has checked), so every scheme hashes from stack
 // buffers without allocating.
 type digestScheme struct {
@@ -231,7 +231,7 @@ func sha256Scheme(body bool) digestScheme {
 	if body {
 		return digestScheme{name: schemeSHA256Body, body: true}
 	}
-	return digestScheme{name: SchemeSHA256}
+	return digestScheme{name: schemeSHA256}
 }
 
 // hmacScheme prepares HMAC-SHA-256 (RFC 2104) under pepper, of the key's
@@ -266,11 +266,11 @@ func (s *digestScheme) digest(key string) Digest {
 		key = key[:len(key)-checksumLen]
 	}
 	if !s.hmac {
-		var buf [MaxKeyLen]byte
+		var buf [maxKeyLen]byte
 		n := copy(buf[:], key)
 		return sha256.Sum256(buf[:n])
 	}
-	var inner [sha256.BlockSize + MaxKeyLen]byte
+	var inner [sha256.BlockSize + maxKeyLen]byte
 	copy(inner[:], s.ipad[:])
 	n := copy(inner[sha256.BlockSize:], key)
 	ih := sha256.Sum256(inner[:sha256.BlockSize+n])
@@ -295,7 +295,7 @@ func Pattern(prefix string) (*regexp.Regexp, error) {
 // correct checksum. It does not say the key exists; only Manager.Verify does.
 // Secret scanners can use it to drop random look-alikes.
 func ValidChecksum(s string) bool {
-	if len(s) < 1+1+envLen+1+secretLen+checksumLen || len(s) > MaxKeyLen {
+	if len(s) < 1+1+envLen+1+secretLen+checksumLen || len(s) > maxKeyLen {
 		return false
 	}
 	p := len(s) - (1 + envLen + 1 + secretLen + checksumLen)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/keyward/apikey/internal/scope"
 )
 
 // HTTP middleware: API-key authentication for net/http, answering as
@@ -21,9 +23,9 @@ import (
 // string, a cookie or the body: a key there would end up in access logs.
 
 const (
-	// DefaultRealm is the realm of the WWW-Authenticate challenge unless
+	// defaultRealm is the realm of the WWW-Authenticate challenge unless
 	// Realm sets another.
-	DefaultRealm = "api"
+	defaultRealm = "api"
 	// maxPresentedKeyLen caps what the middleware hands to Verify: anything
 	// longer is refused before any other work.
 	maxPresentedKeyLen = 256
@@ -243,7 +245,7 @@ func (m *Manager) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 
 func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, error) {
 	c := middlewareConfig{
-		realm:        DefaultRealm,
+		realm:        defaultRealm,
 		bearerHeader: "Authorization",
 		keyHeader:    "X-API-Key",
 		logger:       slog.New(slog.DiscardHandler),
@@ -278,7 +280,7 @@ func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, e
 		return c, err
 	}
 	for _, s := range c.scopes {
-		if !validScope(s) {
+		if !scope.Valid(s) {
 			return c, paramErr("required_scopes", "invalid scope "+quoteScope(s))
 		}
 	}
@@ -600,7 +602,7 @@ func RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
 func newScopeGate(scopes []string, any bool) func(http.Handler) http.Handler {
 	req := &requirement{scopes: slices.Clone(scopes), anyScope: any, hasScopes: true}
 	for _, s := range scopes {
-		if !validScope(s) {
+		if !scope.Valid(s) {
 			req.invalid = errInvalidRequiredScope
 		}
 	}

@@ -42,16 +42,16 @@ type config struct {
 }
 
 const (
-	// DefaultUsageFlushInterval is how often usage counts are written behind.
-	DefaultUsageFlushInterval = 10 * time.Second
-	// DefaultCacheTTL is the verification cache's staleness bound.
-	DefaultCacheTTL = 30 * time.Second
-	// DefaultNegativeCacheTTL and DefaultNegativeCacheSize bound the cache
+	// defaultUsageFlushInterval is how often usage counts are written behind.
+	defaultUsageFlushInterval = 10 * time.Second
+	// defaultCacheTTL is the verification cache's staleness bound.
+	defaultCacheTTL = 30 * time.Second
+	// defaultNegativeCacheTTL and defaultNegativeCacheSize bound the cache
 	// of unknown keys.
-	DefaultNegativeCacheTTL  = 5 * time.Second
-	DefaultNegativeCacheSize = 10_000
-	// DefaultStoreTimeout bounds a verification's store lookup.
-	DefaultStoreTimeout = 5 * time.Second
+	defaultNegativeCacheTTL  = 5 * time.Second
+	defaultNegativeCacheSize = 10_000
+	// defaultStoreTimeout bounds a verification's store lookup.
+	defaultStoreTimeout = 5 * time.Second
 	minPepperLen        = 16
 )
 
@@ -60,12 +60,12 @@ func defaultConfig() config {
 		prefix:        DefaultPrefix,
 		clock:         time.Now,
 		envs:          []string{EnvLive, EnvTest},
-		usageInterval: DefaultUsageFlushInterval,
+		usageInterval: defaultUsageFlushInterval,
 		logger:        slog.New(slog.DiscardHandler),
-		cacheTTL:      DefaultCacheTTL,
-		negativeTTL:   DefaultNegativeCacheTTL,
-		negativeSize:  DefaultNegativeCacheSize,
-		storeTimeout:  DefaultStoreTimeout,
+		cacheTTL:      defaultCacheTTL,
+		negativeTTL:   defaultNegativeCacheTTL,
+		negativeSize:  defaultNegativeCacheSize,
+		storeTimeout:  defaultStoreTimeout,
 	}
 }
 
@@ -276,7 +276,7 @@ func (c *config) environments() (live, test bool, err error) {
 }
 
 // WithAuditSink sets where audit events are sent besides the store. The
-// default is SlogAuditSink over the Manager's logger (WithLogger), which
+// default is NewSlogAuditSink over the Manager's logger (WithLogger), which
 // discards unless a logger is set.
 func WithAuditSink(s AuditSink) Option {
 	return func(c *config) { c.auditSink, c.auditSinkSet = s, true }

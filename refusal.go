@@ -112,8 +112,8 @@ func newResponder(realm string, h ErrorHandler, logger *slog.Logger) *responder 
 }
 
 // defaultResponder answers for requests that no middleware put a responder
-// in the context of (RequireScopes used alone, NewContext).
-var defaultResponder = newResponder(DefaultRealm, nil, slog.New(slog.DiscardHandler))
+// in the context of (RequireScopes used alone, Manager.NewContext).
+var defaultResponder = newResponder(defaultRealm, nil, slog.New(slog.DiscardHandler))
 
 // refuse logs and answers a refused request. scopeParam is the scope="…"
 // of a 403, "" when unknown.

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/keyward/apikey/internal/scope"
 )
 
 // Scopes
@@ -22,28 +24,7 @@ import (
 //
 // Rules are applied transitively, and a chain may mix both kinds.
 
-const (
-	maxScopeLen = 128
-	maxScopes   = 100
-)
-
-// ValidScope reports whether s is a scope a key may be granted or a route
-// may require: an RFC 6749 scope-token of at most 128 bytes.
-func ValidScope(s string) bool { return validScope(s) }
-
-// validScope reports whether s is a scope-token of RFC 6749 §3.3 of at most
-// maxScopeLen bytes.
-func validScope(s string) bool {
-	if len(s) == 0 || len(s) > maxScopeLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+const maxScopes = 100
 
 // covers reports whether one grant covers one required scope, without
 // implications.
@@ -68,7 +49,7 @@ func newScopePolicy(vocabulary []string, rules map[string][]string) (*scopePolic
 	if vocabulary != nil {
 		p.vocabulary = slices.Clone(vocabulary)
 		for _, s := range p.vocabulary {
-			if !validScope(s) || strings.Contains(s, "*") {
+			if !scope.Valid(s) || strings.Contains(s, "*") {
 				return nil, paramErr("scope_vocabulary", "invalid scope "+quoteScope(s))
 			}
 		}
@@ -79,7 +60,7 @@ func newScopePolicy(vocabulary []string, rules map[string][]string) (*scopePolic
 	action := map[string][]string{}
 	for from, tos := range rules {
 		for _, to := range tos {
-			if !validScope(from) || !validScope(to) || strings.Contains(from+to, "*") {
+			if !scope.Valid(from) || !scope.Valid(to) || strings.Contains(from+to, "*") {
 				return nil, paramErr("scope_implications", "invalid rule "+quoteScope(from)+" => "+quoteScope(to))
 			}
 			if strings.Contains(from, ":") || strings.Contains(to, ":") {
@@ -221,7 +202,7 @@ func (p *scopePolicy) normalizeGrant(scopes []string) ([]string, error) {
 	}
 	out := make([]string, 0, len(scopes))
 	for _, s := range scopes {
-		if !validScope(s) {
+		if !scope.Valid(s) {
 			return nil, paramErr("scopes", "invalid scope "+quoteScope(s)+": 1 to 128 printable ASCII characters without space, '\"' or '\\'")
 		}
 		if p != nil && p.vocabulary != nil && !p.known(s) {

@@ -180,27 +180,3 @@ type Store interface {
 	// skipped. Additive, so many instances may share one store.
 	AddUsage(ctx context.Context, usage []Usage) error
 }
-
-// Matches reports whether k passes opts' filters other than paging: owner,
-// revocation and the lifecycle filters. Stores without a query language
-// (memstore) use it.
-func (opts *ListOptions) Matches(k *Key) bool {
-	switch {
-	case opts.OwnerID != "" && k.OwnerID != opts.OwnerID:
-		return false
-	case opts.Status != "":
-		if k.Status(opts.At) != opts.Status {
-			return false
-		}
-	case !opts.IncludeRevoked && !k.RevokedAt.IsZero():
-		return false
-	}
-	if !opts.ExpiringBefore.IsZero() && (k.ExpiresAt.IsZero() || !k.ExpiresAt.Before(opts.ExpiringBefore)) {
-		return false
-	}
-	if !opts.UnusedSince.IsZero() && (!k.CreatedAt.Before(opts.UnusedSince) ||
-		!k.LastUsedAt.IsZero() && !k.LastUsedAt.Before(opts.UnusedSince)) {
-		return false
-	}
-	return true
-}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/internal/scope"
 )
 
 // keySpec is what a key grants: the key about to be issued (created, or a
@@ -38,9 +39,9 @@ func authorize(p *Principal, s keySpec, grants grantsFunc) *apiError {
 	if p.AnyScope {
 		return nil
 	}
-	for _, scope := range s.Scopes {
+	for _, sc := range s.Scopes {
 		// Invalid scopes are the Manager's to reject, as a 400 naming the field.
-		if apikey.ValidScope(scope) && !grants(p.Scopes, scope) {
+		if scope.Valid(sc) && !grants(p.Scopes, sc) {
 			return forbidden("scopes: the caller does not hold every scope of the key")
 		}
 	}

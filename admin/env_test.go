@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -264,4 +265,12 @@ func (c *client) do(method, path, key string, body any, headers ...string) answe
 func (c *client) doRaw(method, path string, body any, headers ...string) answer {
 	c.e.t.Helper()
 	return c.do(method, path, "", body, headers...)
+}
+
+// keyPattern is the regular expression every key of the tests matches.
+func keyPattern(t *testing.T) *regexp.Regexp {
+	t.Helper()
+	re, err := apikey.Pattern(apikey.DefaultPrefix)
+	require.NoError(t, err)
+	return re
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/apikey"
 	"github.com/keyward/apikey/internal/cowmap"
+	"github.com/keyward/apikey/internal/listfilter"
 )
 
 var _ apikey.Store = (*Store)(nil)
@@ -105,7 +106,7 @@ func (s *Store) List(ctx context.Context, opts apikey.ListOptions) ([]*apikey.Re
 	s.mu.RLock()
 	var out []*apikey.Record
 	for _, rec := range s.byID {
-		if rec.ID <= opts.After && opts.After != "" || !opts.Matches(&rec.Key) {
+		if rec.ID <= opts.After && opts.After != "" || !listfilter.Matches(&opts, &rec.Key) {
 			continue
 		}
 		out = append(out, rec)

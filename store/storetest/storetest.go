@@ -86,7 +86,7 @@ func Record(seed string) *apikey.Record {
 			CreatedAt:   base,
 		},
 		Digest:       apikey.Digest(sha256.Sum256([]byte(seed))),
-		DigestScheme: apikey.SchemeSHA256,
+		DigestScheme: "sha256",
 	}
 }
 
@@ -460,13 +460,13 @@ func testSetDigest(t *testing.T, s apikey.Store) {
 
 	other := Record("rehash other")
 	mustInsert(t, s, other)
-	if err := s.SetDigest(ctx, other.ID, other.Digest, d, apikey.SchemeSHA256); !errors.Is(err, apikey.ErrConflict) {
+	if err := s.SetDigest(ctx, other.ID, other.Digest, d, "sha256"); !errors.Is(err, apikey.ErrConflict) {
 		t.Errorf("SetDigest to a digest in use: err = %v, want ErrConflict", err)
 	}
 	if got := mustByID(t, s, other.ID); got.Digest != other.Digest {
 		t.Errorf("a conflicting SetDigest changed the digest")
 	}
-	if err := s.SetDigest(ctx, "no such id", other.Digest, Record("rehash x").Digest, apikey.SchemeSHA256); !errors.Is(err, apikey.ErrNotFound) {
+	if err := s.SetDigest(ctx, "no such id", other.Digest, Record("rehash x").Digest, "sha256"); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("SetDigest(unknown id): err = %v, want ErrNotFound", err)
 	}
 }
