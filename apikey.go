@@ -18,6 +18,22 @@
 // matches ErrInvalidKey) and store failures fail closed
 // (ErrStoreUnavailable). See the README for the key format and what a
 // secret scanner can check.
+//
+// # Names of options
+//
+// One rule, in this package and in admin, redis and store/*: the options of
+// a constructor (New's Option; admin.NewHandler, redis.NewLimiter,
+// redis.NewInvalidator, sqlstore.New, sqlitestore.Open) are named
+// With… for what they set (WithCache, WithPepper) or Without… for what they
+// turn off (WithoutUsageTracking). The options of one middleware
+// (MiddlewareOption, passed to Manager.Middleware) are named for what they
+// set, without With: Cost, RequiredScopes, OnError, Realm. So
+// apikey.New(s, apikey.Cost(2)) does not read as if it might compile. One
+// name means one thing across packages: WithLogger is always a logger,
+// WithClock always the source of time, and redis.WithNamespace (the Redis
+// key namespace) is not apikey.WithPrefix (the API keys' prefix). Functions
+// that return a context are named for it: ContextWithActor,
+// ContextWithAuthMethod, Manager.NewContext.
 package apikey
 
 import (

@@ -25,7 +25,7 @@ import (
 // it never holds a key.
 //
 // The actor, client address and request ID come from the context
-// (WithActor; the admin handler sets them, and behind the middleware the
+// (ContextWithActor; the admin handler sets them, and behind the middleware the
 // key in the context is the actor). Verify's events carry them only when
 // the context passed to Verify has them: the middleware does not add them,
 // to keep the success path free of work; its LogFailures log names the
@@ -76,7 +76,7 @@ const (
 )
 
 // Actor is who performs a management action and from where, for the
-// audit log. Put it in the context with WithActor; the admin handler does.
+// audit log. Put it in the context with ContextWithActor; the admin handler does.
 // Without one, the key in the context (FromContext) is the actor.
 type Actor struct {
 	Type       string // ActorAPIKey, ActorUser, ActorCLI, ActorSystem, or the host's own
@@ -87,13 +87,13 @@ type Actor struct {
 
 type actorKey struct{}
 
-// WithActor returns a copy of ctx carrying a, for the audit events of the
+// ContextWithActor returns a copy of ctx carrying a, for the audit events of the
 // Manager calls made with it.
-func WithActor(ctx context.Context, a Actor) context.Context {
+func ContextWithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
-// actorFromContext returns the actor of ctx: the one set with WithActor,
+// actorFromContext returns the actor of ctx: the one set with ContextWithActor,
 // else the API key in ctx (FromContext), else false.
 func actorFromContext(ctx context.Context) (Actor, bool) {
 	if a, ok := ctx.Value(actorKey{}).(Actor); ok {

@@ -45,7 +45,7 @@ func TestAuditEveryManagementAction(t *testing.T) {
 	sink := &sinkRecorder{}
 	m := newManager(t, memstore.New(), apikey.WithAuditSink(sink))
 	actor := apikey.Actor{Type: apikey.ActorUser, ID: "user_7", ClientAddr: "192.0.2.9:5000", RequestID: "req_1"}
-	ctx := apikey.WithActor(context.Background(), actor)
+	ctx := apikey.ContextWithActor(context.Background(), actor)
 
 	k, secret1, err := m.Create(ctx, apikey.CreateParams{Name: "ci", OwnerID: "org_1", Scopes: []string{"read"}})
 	require.NoError(t, err)

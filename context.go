@@ -17,7 +17,7 @@ import (
 type authContext struct {
 	context.Context
 	rec     *Record  // nil without a key; FromContext gives &rec.Key
-	manager *Manager // nil for a context of WithAuthMethod (no key)
+	manager *Manager // nil for a context of ContextWithAuthMethod (no key)
 	method  string
 	// responder answers refusals as the middleware that authenticated the
 	// request was configured to (realm, error handler, logger, cost,
@@ -109,10 +109,10 @@ func newKeyContext(ctx context.Context, k *Key, m *Manager) *authContext {
 	return &c.authContext
 }
 
-// WithAuthMethod returns a copy of ctx that reports method from AuthMethod,
+// ContextWithAuthMethod returns a copy of ctx that reports method from AuthMethod,
 // for a fallback authenticator (a session, a JWT) to say how it
 // authenticated the request. No Key is attached.
-func WithAuthMethod(ctx context.Context, method string) context.Context {
+func ContextWithAuthMethod(ctx context.Context, method string) context.Context {
 	c := &authContext{Context: ctx, method: method}
 	if parent := fromContext(ctx); parent != nil {
 		c.responder = parent.responder // answer as the middleware in front does
@@ -131,7 +131,7 @@ func FromContext(ctx context.Context) (*Key, bool) {
 }
 
 // AuthMethod returns how the request was authenticated: AuthMethodAPIKey,
-// what a fallback authenticator set with WithAuthMethod, or "" when it was
+// what a fallback authenticator set with ContextWithAuthMethod, or "" when it was
 // not.
 func AuthMethod(ctx context.Context) string {
 	if c, ok := ctx.Value(authContextKey{}).(*authContext); ok {

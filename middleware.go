@@ -44,7 +44,7 @@ type middlewareConfig struct {
 	fallback     func(http.Handler) http.Handler
 	fallbackSet  bool
 	hide         bool
-	errorHandler ErrorHandler
+	errorHandler func(http.ResponseWriter, *http.Request, *AuthError)
 	logger       *slog.Logger
 	loggerSet    bool
 	scopes       []string
@@ -58,13 +58,6 @@ type middlewareConfig struct {
 	// check replaces Manager.Check in tests, for answers no store gives.
 	check func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error)
 }
-
-// ErrorHandler writes the response to a refused request, e.g. as RFC 9457
-// problem+json. When it is called, the middleware has already set
-// WWW-Authenticate (on 400, 401 and 403), Retry-After (on 429 when known)
-// and Cache-Control: no-store; the handler writes the status e.Status and a
-// body. It must not show e.Err to the client (see AuthError).
-type ErrorHandler func(w http.ResponseWriter, r *http.Request, e *AuthError)
 
 // Realm sets the realm of the WWW-Authenticate challenge (default "api"):
 // 1 to 128 printable ASCII characters without '"' or '\'.
@@ -90,7 +83,7 @@ func Optional() MiddlewareOption { return func(c *middlewareConfig) { c.optional
 // Fallback hands requests that carry no API key (no credentials, another
 // scheme, or a Bearer token without this Manager's prefix, such as a JWT)
 // to the service's own authentication middleware, which wraps the same next
-// handler. It can report how it authenticated with WithAuthMethod. With
+// handler. It can report how it authenticated with ContextWithAuthMethod. With
 // Fallback, Optional has no effect: the fallback decides.
 func Fallback(authenticate func(next http.Handler) http.Handler) MiddlewareOption {
 	return func(c *middlewareConfig) { c.fallback, c.fallbackSet = authenticate, true }
@@ -102,8 +95,12 @@ func Fallback(authenticate func(next http.Handler) http.Handler) MiddlewareOptio
 // map are never modified. It costs a copy of the header map per request.
 func HideCredentials() MiddlewareOption { return func(c *middlewareConfig) { c.hide = true } }
 
-// WithErrorHandler replaces how refusals are written; see ErrorHandler.
-func WithErrorHandler(h ErrorHandler) MiddlewareOption {
+// OnError sets how refusals are written, e.g. as RFC 9457 problem+json.
+// When h is called, the middleware has already set WWW-Authenticate (on
+// 400, 401 and 403), Retry-After (on 429 when known) and Cache-Control:
+// no-store; h writes the status e.Status and a body. It must not show e.Err
+// to the client (see AuthError).
+func OnError(h func(w http.ResponseWriter, r *http.Request, e *AuthError)) MiddlewareOption {
 	return func(c *middlewareConfig) { c.errorHandler = h }
 }
 
@@ -114,9 +111,9 @@ func LogFailures(l *slog.Logger) MiddlewareOption {
 	return func(c *middlewareConfig) { c.logger, c.loggerSet = l, true }
 }
 
-// WithRequiredScopes makes the middleware itself require every one of
+// RequiredScopes makes the middleware itself require every one of
 // scopes, as RequireScopes would behind it.
-func WithRequiredScopes(scopes ...string) MiddlewareOption {
+func RequiredScopes(scopes ...string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.scopes = slices.Clone(scopes) }
 }
 
@@ -204,7 +201,7 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 //     error="invalid_token", the same bytes whatever the reason;
 //   - credentials twice (both headers, or a header repeated): 400
 //     error="invalid_request", neither value checked;
-//   - a key lacking a scope of WithRequiredScopes: 403
+//   - a key lacking a scope of RequiredScopes: 403
 //     error="insufficient_scope", scope="…";
 //   - rate limited: 429 with Retry-After when known;
 //   - a store failure or any unexpected error: 503 (fail closed).
@@ -305,7 +302,7 @@ type authMiddleware struct {
 	recover      bool
 	preflight    bool
 	scopes       []string
-	scopeParam   string   // scope="…" for a 403 of WithRequiredScopes
+	scopeParam   string   // scope="…" for a 403 of RequiredScopes
 	vary         []string // len == cap: a handler's Add copies instead of writing into it
 	responder    *responder
 }

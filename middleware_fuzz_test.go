@@ -21,7 +21,7 @@ func FuzzMiddleware(f *testing.F) {
 	// per middleware, and its 429 must not carry one input's failures into
 	// the next.
 	serve := func(authorization, xAPIKey string) *httptest.ResponseRecorder {
-		h := m.Middleware(apikey.WithRequiredScopes("webhooks:read"), apikey.LogFailures(slog.New(logs)))(okHandler)
+		h := m.Middleware(apikey.RequiredScopes("webhooks:read"), apikey.LogFailures(slog.New(logs)))(okHandler)
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		if authorization != "" {
 			r.Header.Set("Authorization", authorization)

@@ -16,10 +16,10 @@ import (
 // RateLimit fields, route limits, and the throttle on authentication
 // failures per client address.
 
-// WithCost sets what each request through this middleware takes from the
+// Cost sets what each request through this middleware takes from the
 // key's rate limits and quota (default 1), e.g. 10 for an expensive route
 // group mounted behind its own middleware.
-func WithCost(n int) MiddlewareOption { return func(c *middlewareConfig) { c.cost = n } }
+func Cost(n int) MiddlewareOption { return func(c *middlewareConfig) { c.cost = n } }
 
 // RateLimitHeadersDraft also sends the RateLimit-Policy and RateLimit fields
 // of draft-ietf-httpapi-ratelimit-headers-11 beside X-RateLimit-*.
@@ -159,7 +159,7 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 // RouteCost returns middleware, for a route behind Middleware, that sets
 // what a request of the route takes from the key's (plan's, owner's)
 // limits and quota, e.g. 10 for a bulk export, in place of the
-// middleware's WithCost (default 1). Route limits still count requests.
+// middleware's Cost (default 1). Route limits still count requests.
 //
 // On a route of a ServeMux that the middleware wraps, the cost goes into
 // the route's one decision. Behind another router the middleware has

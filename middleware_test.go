@@ -117,7 +117,7 @@ func fakeJWT(next http.Handler) http.Handler {
 			http.Error(w, "jwt refused", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(apikey.WithAuthMethod(r.Context(), "jwt")))
+		next.ServeHTTP(w, r.WithContext(apikey.ContextWithAuthMethod(r.Context(), "jwt")))
 	})
 }
 
@@ -150,7 +150,7 @@ func routes(t testing.TB, m *apikey.Manager, brokenStore *apikey.Manager) http.H
 	mux.Handle("GET /", mw(m)(okHandler))
 	mux.Handle("GET /write", mw(m)(apikey.RequireScopes("webhooks:write")(okHandler)))
 	mux.Handle("GET /read-or-write", mw(m)(apikey.RequireAnyScope("webhooks:read", "webhooks:write")(okHandler)))
-	mux.Handle("GET /scoped", mw(m, apikey.WithRequiredScopes("webhooks:write"))(okHandler))
+	mux.Handle("GET /scoped", mw(m, apikey.RequiredScopes("webhooks:write"))(okHandler))
 	mux.Handle("GET /optional", mw(m, apikey.Optional())(okHandler))
 	mux.Handle("GET /optional-any", mw(m, apikey.Optional())(apikey.RequireScopes()(okHandler)))
 	mux.Handle("GET /optional-write", mw(m, apikey.Optional())(apikey.RequireScopes("webhooks:write")(okHandler)))
@@ -585,7 +585,7 @@ func TestErrorHandler(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Authorization", "Bearer "+ks.revoked)
 	w := httptest.NewRecorder()
-	m.Middleware(apikey.WithErrorHandler(problemJSON))(okHandler).ServeHTTP(w, r)
+	m.Middleware(apikey.OnError(problemJSON))(okHandler).ServeHTTP(w, r)
 
 	if w.Code != 401 || w.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("status %d, Content-Type %q", w.Code, w.Header().Get("Content-Type"))
@@ -616,7 +616,7 @@ func TestMiddlewareOptionsChecked(t *testing.T) {
 		"no header":             {apikey.BearerHeader(""), apikey.KeyHeader("")},
 		"nil fallback":          {apikey.Fallback(nil)},
 		"nil logger":            {apikey.LogFailures(nil)},
-		"invalid scope":         {apikey.WithRequiredScopes(`webhooks "read"`)},
+		"invalid scope":         {apikey.RequiredScopes(`webhooks "read"`)},
 		"same header twice":     {apikey.KeyHeader("authorization")},
 		"x-api-key as a bearer": {apikey.BearerHeader("X-API-KEY")},
 	} {

@@ -10,7 +10,7 @@ import (
 
 // Quotas: a key's usage budget (Unkey's "remaining" credits), kept in the
 // store so a restart does not reset it. Each successful request takes its
-// cost (1, or the middleware's WithCost); when too little is left the key
+// cost (1, or the middleware's Cost); when too little is left the key
 // is refused with 429 quota_exceeded until the next refill. Unlike rate
 // limits, a quota is a store write on every request of a key that has one.
 

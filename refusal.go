@@ -16,7 +16,7 @@ import (
 
 // Refusals: what the middleware answers, precomputed where it can be.
 
-// AuthError describes a refused request to an ErrorHandler.
+// AuthError describes a refused request to the OnError handler.
 type AuthError struct {
 	Status  int    // 400, 401, 403, 429 or 503
 	Code    string // unauthorized, invalid_request, forbidden, rate_limit_exceeded or service_unavailable
@@ -89,17 +89,17 @@ func classify(err error) *refusal {
 type responder struct {
 	manager        *Manager     // nil for defaultResponder
 	draftHeaders   bool         // RateLimitHeadersDraft
-	cost           int          // WithCost, at least 1
+	cost           int          // Cost, at least 1
 	panicLogger    *slog.Logger // RecoverPanics: LogFailures, else the Manager's
 	challenge      []string     // for 401 without credentials: Bearer realm="api"
 	invalidToken   []string     // for 401 invalid_token
 	invalidRequest []string     // for 400
 	insufficient   []string     // for 403; a scope param is appended when known
-	errorHandler   ErrorHandler
+	errorHandler   func(http.ResponseWriter, *http.Request, *AuthError)
 	logger         *slog.Logger
 }
 
-func newResponder(realm string, h ErrorHandler, logger *slog.Logger) *responder {
+func newResponder(realm string, h func(http.ResponseWriter, *http.Request, *AuthError), logger *slog.Logger) *responder {
 	base := `Bearer realm="` + realm + `"`
 	return &responder{
 		challenge:      []string{base},

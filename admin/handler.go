@@ -187,7 +187,7 @@ func (h *handler) dispatch(path string) http.Handler {
 		if actorType == "" {
 			actorType = apikey.ActorUser
 		}
-		ctx := apikey.WithActor(r.Context(), apikey.Actor{
+		ctx := apikey.ContextWithActor(r.Context(), apikey.Actor{
 			Type: actorType, ID: p.ActorID, ClientAddr: h.cfg.clientAddr(r), RequestID: h.requestID(r),
 		})
 		w.Header().Set("Cache-Control", "no-store")

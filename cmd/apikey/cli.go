@@ -139,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	c := &cli{g: g, stdout: stdout, stderr: stderr}
-	ctx := apikey.WithActor(context.Background(), apikey.Actor{Type: apikey.ActorCLI, ID: operator()})
+	ctx := apikey.ContextWithActor(context.Background(), apikey.Actor{Type: apikey.ActorCLI, ID: operator()})
 	err = c.open(cmd.name == "migrate")
 	if err == nil {
 		err = do(ctx, c, positional)
