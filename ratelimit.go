@@ -162,13 +162,16 @@ const (
 
 type limiterShard struct {
 	mu      sync.Mutex
-	buckets map[LimitKey]*bucket
+	buckets map[uint64]*bucket // by hashOf(key), chained through next on equal hashes
+	n       int                // buckets held
 }
 
 // bucket is a token bucket, updated only under its shard's lock. Its
 // arithmetic is that of the Redis limiter's script, step for step in IEEE
 // doubles, so that both reach the same decisions.
 type bucket struct {
+	key    LimitKey
+	next   *bucket // another key of the same hash
 	tokens float64 // at last
 	last   int64   // Unix nanoseconds of the last update; never moves back
 	used   int64   // Unix nanoseconds of the last decision that touched it
@@ -203,15 +206,30 @@ func NewLocalLimiter(maxBuckets int) *LocalLimiter {
 	}
 	l := &LocalLimiter{perShard: max(maxBuckets/limiterShards, 1), seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].buckets = map[LimitKey]*bucket{}
+		l.shards[i].buckets = map[uint64]*bucket{}
 	}
 	return l
 }
 
 // shardOf picks k's shard: a keyed hash of the subject (which requests
 // influence), mixed with the policy's length (which the server chooses).
-func (l *LocalLimiter) shardOf(k LimitKey) int {
-	return int((maphash.String(l.seed, k.Subject) + uint64(len(k.Policy))) % limiterShards)
+func (l *LocalLimiter) shardOf(k LimitKey) int { return int(l.hashOf(k) % limiterShards) }
+
+// hashOf is the hash that picks k's shard and indexes its bucket there
+// (one string hashed per decision, where a map of LimitKeys hashes two
+// more). Keys of equal hash share a chain.
+func (l *LocalLimiter) hashOf(k LimitKey) uint64 {
+	return maphash.String(l.seed, k.Subject) + uint64(len(k.Policy))*0x9e3779b97f4a7c15
+}
+
+// lookupLocked returns k's bucket in sh, or nil.
+func (sh *limiterShard) lookupLocked(h uint64, k LimitKey) *bucket {
+	for b := sh.buckets[h]; b != nil; b = b.next {
+		if b.key == k {
+			return b
+		}
+	}
+	return nil
 }
 
 // Allow implements Limiter.
@@ -230,9 +248,10 @@ func (l *LocalLimiter) Refund(ctx context.Context, now time.Time, reqs []LimitRe
 func (l *LocalLimiter) refund(now time.Time, reqs []LimitRequest) {
 	ns := now.UnixNano()
 	for _, r := range reqs {
-		sh := &l.shards[l.shardOf(r.Key)]
+		h := l.hashOf(r.Key)
+		sh := &l.shards[h%limiterShards]
 		sh.mu.Lock()
-		if b, ok := sh.buckets[r.Key]; ok {
+		if b := sh.lookupLocked(h, r.Key); b != nil {
 			b.set(min(b.tokensAt(ns)+float64(max(r.Cost, 1)), b.burst), ns)
 		}
 		sh.mu.Unlock()
@@ -249,28 +268,28 @@ func (l *LocalLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
 		return l.allowOne(now, &reqs[0])
 	}
 	const onStack = 8
-	var shardBuf [onStack]int
+	var hashBuf [onStack]uint64
 	var bucketBuf [onStack]*bucket
-	shards, buckets := shardBuf[:0], bucketBuf[:0]
+	hashes, buckets := hashBuf[:0], bucketBuf[:0]
 	if len(reqs) > onStack {
-		shards, buckets = make([]int, 0, len(reqs)), make([]*bucket, 0, len(reqs))
+		hashes, buckets = make([]uint64, 0, len(reqs)), make([]*bucket, 0, len(reqs))
 	}
 	for _, r := range reqs {
-		shards = append(shards, l.shardOf(r.Key))
+		hashes = append(hashes, l.hashOf(r.Key))
 	}
 	buckets = buckets[:len(reqs)]
 	// Lock every shard involved, in index order (no deadlock), so that the
 	// check of all and the take from all are one step.
 	var locked [limiterShards]bool
-	for _, i := range shards {
-		locked[i] = true
+	for _, h := range hashes {
+		locked[h%limiterShards] = true
 	}
 	for i := range locked {
 		if locked[i] {
 			l.shards[i].mu.Lock()
 		}
 	}
-	d := l.decideLocked(now, reqs, shards, buckets)
+	d := l.decideLocked(now, reqs, hashes, buckets)
 	for i := range locked {
 		if locked[i] {
 			l.shards[i].mu.Unlock()
@@ -280,9 +299,9 @@ func (l *LocalLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
 }
 
 // decideLocked checks every request, then takes from all or none. The
-// shards of reqs (shards[i] is that of reqs[i]) are locked; buckets is
+// shards of reqs (hashes[i] is reqs[i]'s hashOf) are locked; buckets is
 // scratch space of len(reqs).
-func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest, shards []int, buckets []*bucket) Decision {
+func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest, hashes []uint64, buckets []*bucket) Decision {
 	ns := now.UnixNano()
 	// The Decision is built once, for the request that decides: the
 	// denying one with the longest wait (the first of equals), else the
@@ -293,7 +312,7 @@ func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest, shards [
 	tightest := math.Inf(1)
 	for i := range reqs {
 		r := &reqs[i]
-		b := l.bucketLocked(&l.shards[shards[i]], r.Key, r.Limit, ns)
+		b := l.bucketLocked(&l.shards[hashes[i]%limiterShards], hashes[i], r.Key, r.Limit, ns)
 		buckets[i] = b
 		cost := float64(max(r.Cost, 1))
 		tokens := b.tokensAt(ns)
@@ -325,9 +344,10 @@ func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest, shards [
 func (l *LocalLimiter) allowOne(now time.Time, r *LimitRequest) Decision {
 	ns := now.UnixNano()
 	cost := float64(max(r.Cost, 1))
-	sh := &l.shards[l.shardOf(r.Key)]
+	h := l.hashOf(r.Key)
+	sh := &l.shards[h%limiterShards]
 	sh.mu.Lock()
-	b := l.bucketLocked(sh, r.Key, r.Limit, ns)
+	b := l.bucketLocked(sh, h, r.Key, r.Limit, ns)
 	tokens := b.tokensAt(ns)
 	ok := tokens >= cost
 	if ok {
@@ -373,14 +393,16 @@ func (b *bucket) take(cost float64, now int64) {
 // bucketLocked returns the bucket of k, creating it (full) or updating its
 // limit if the limit changed: the tokens accrued so far under the old rate,
 // capped at the new burst.
-func (l *LocalLimiter) bucketLocked(sh *limiterShard, k LimitKey, limit Limit, now int64) *bucket {
-	b, ok := sh.buckets[k]
-	if !ok {
-		if len(sh.buckets) >= l.perShard {
+func (l *LocalLimiter) bucketLocked(sh *limiterShard, h uint64, k LimitKey, limit Limit, now int64) *bucket {
+	b := sh.lookupLocked(h, k)
+	if b == nil {
+		if sh.n >= l.perShard {
 			l.evictLocked(sh, now)
 		}
-		b = &bucket{tokens: float64(limit.burst()), last: now, rate: limit.rate(), burst: float64(limit.burst()), limit: limit}
-		sh.buckets[k] = b
+		b = &bucket{key: k, next: sh.buckets[h], tokens: float64(limit.burst()), last: now, rate: limit.rate(),
+			burst: float64(limit.burst()), limit: limit}
+		sh.buckets[h] = b
+		sh.n++
 	} else if b.limit != limit {
 		b.set(b.tokensAt(now), now)
 		b.rate, b.burst, b.limit = limit.rate(), float64(limit.burst()), limit
@@ -396,25 +418,44 @@ func (l *LocalLimiter) bucketLocked(sh *limiterShard, k LimitKey, limit Limit, n
 // progress) are never dropped.
 func (l *LocalLimiter) evictLocked(sh *limiterShard, now int64) {
 	target := l.perShard * 3 / 4
-	for k, b := range sh.buckets {
-		if b.used != now && b.tokensAt(now) >= b.burst {
-			delete(sh.buckets, k)
-		}
-	}
-	if len(sh.buckets) <= target {
+	sh.dropLocked(func(b *bucket) bool { return b.used != now && b.tokensAt(now) >= b.burst })
+	if sh.n <= target {
 		return
 	}
-	oldest := make([]int64, 0, len(sh.buckets))
-	for _, b := range sh.buckets {
-		oldest = append(oldest, b.used)
-	}
-	cut := quantile(oldest, len(oldest)-target-1)
-	for k, b := range sh.buckets {
-		if b.used <= cut && b.used != now {
-			delete(sh.buckets, k)
-			l.evictions.Add(1)
+	oldest := make([]int64, 0, sh.n)
+	for _, head := range sh.buckets {
+		for b := head; b != nil; b = b.next {
+			oldest = append(oldest, b.used)
 		}
 	}
+	cut := quantile(oldest, len(oldest)-target-1)
+	dropped := sh.dropLocked(func(b *bucket) bool { return b.used <= cut && b.used != now })
+	l.evictions.Add(int64(dropped))
+}
+
+// dropLocked removes the buckets of sh for which drop is true, and
+// returns how many it removed.
+func (sh *limiterShard) dropLocked(drop func(*bucket) bool) int {
+	dropped := 0
+	for h, head := range sh.buckets {
+		var kept *bucket
+		for b := head; b != nil; {
+			next := b.next
+			if drop(b) {
+				dropped++
+			} else {
+				b.next, kept = kept, b
+			}
+			b = next
+		}
+		if kept == nil {
+			delete(sh.buckets, h)
+		} else {
+			sh.buckets[h] = kept
+		}
+	}
+	sh.n -= dropped
+	return dropped
 }
 
 // quantile returns the k-th smallest time (partial selection).
@@ -453,7 +494,7 @@ func (l *LocalLimiter) buckets() int {
 	n := 0
 	for i := range l.shards {
 		l.shards[i].mu.Lock()
-		n += len(l.shards[i].buckets)
+		n += l.shards[i].n
 		l.shards[i].mu.Unlock()
 	}
 	return n
