@@ -23,6 +23,10 @@ var refundLua string
 // DefaultPrefix is the default prefix of the Limiter's Redis keys.
 const DefaultPrefix = "apikey:rl:"
 
+// DefaultTimeout is how long, by default, a decision or a refund waits
+// for Redis: a request's whole budget, far above one round trip.
+const DefaultTimeout = time.Second
+
 // DefaultTTLMargin is how long, by default, a bucket is kept after it
 // would be full again.
 const DefaultTTLMargin = time.Second
@@ -66,9 +70,9 @@ func WithRedisTime() Option { return func(c *limiterConfig) { c.redisTime = true
 // bucket from expiring before the instances think it is full.
 func WithTTLMargin(d time.Duration) Option { return func(c *limiterConfig) { c.margin = d } }
 
-// WithTimeout bounds each decision and refund (default: only the caller's
-// context), so that a slow Redis fails fast into the Manager's fail-open
-// or fail-closed choice. The bound and the caller's context are kept
+// WithTimeout bounds each decision and refund (default DefaultTimeout; 0
+// leaves only the caller's context), so that a slow Redis fails fast into
+// the Manager's fail-open or fail-closed choice. The bound and the caller's context are kept
 // whatever the client: also one built without ContextTimeoutEnabled,
 // which go-redis would let block on the socket for its read timeout.
 func WithTimeout(d time.Duration) Option { return func(c *limiterConfig) { c.timeout = d } }
@@ -78,7 +82,7 @@ func NewLimiter(client goredis.UniversalClient, opts ...Option) (*Limiter, error
 	if client == nil {
 		return nil, errors.New("apikey/redis: NewLimiter: client must not be nil")
 	}
-	c := limiterConfig{prefix: DefaultPrefix, margin: DefaultTTLMargin}
+	c := limiterConfig{prefix: DefaultPrefix, margin: DefaultTTLMargin, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&c)
 	}

@@ -188,3 +188,23 @@ func TestRedisStall(t *testing.T) {
 		assert.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
 	})
 }
+
+// TestDefaultTimeout: without WithTimeout, a stalled decision still ends,
+// at DefaultTimeout, under a context without a deadline.
+func TestDefaultTimeout(t *testing.T) {
+	t.Parallel()
+	p := newStallProxy(t)
+	c := p.client(t)
+	prefix := unique("stall_default")
+	direct := newClient(t)
+	t.Cleanup(func() { deletePrefix(t, direct, prefix) })
+	lim, err := redis.NewLimiter(c, redis.WithPrefix(prefix))
+	require.NoError(t, err)
+	reqs := []apikey.LimitRequest{req("key", "k", apikey.PerSecond(10), 1)}
+	require.NoError(t, retry(func() error { _, err := lim.Allow(context.Background(), base, reqs); return err }))
+	p.stall()
+	returns(t, "Allow", func() {
+		_, err := lim.Allow(context.Background(), base, reqs)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+}
