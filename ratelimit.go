@@ -142,11 +142,11 @@ func (e *RateLimitError) Is(target error) bool {
 func (e *RateLimitError) RetryAfter() time.Duration { return e.Decision.RetryAfter }
 
 // LocalLimiter is the in-process Limiter: a token bucket per LimitKey, in
-// bounded memory. A decision takes one shard lock and no clock reading of
-// its own. When a shard holds too many
-// buckets, full ones are dropped first (a full bucket is the same as a new
-// one), then the least recently used: an evicted busy bucket starts full
-// again, which can only let more through, never lock a caller out.
+// bounded memory. A decision takes one shard lock and reads no clock of its
+// own. When a shard holds too many buckets, full ones are dropped first (a
+// full bucket is the same as a new one), then the least recently used: an
+// evicted busy bucket starts full again, which can only let more through,
+// never lock a caller out.
 type LocalLimiter struct {
 	shards    [limiterShards]limiterShard
 	perShard  int
