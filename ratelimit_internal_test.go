@@ -88,3 +88,48 @@ func TestConcurrentEvictionInTwoShards(t *testing.T) {
 		t.Fatal("no bucket in use was evicted: the test did not exercise eviction")
 	}
 }
+
+// TestBucketsOfEqualHash: keys whose hashes are equal (one subject under
+// policies of one length) keep buckets of their own, through eviction.
+func TestBucketsOfEqualHash(t *testing.T) {
+	t.Parallel()
+	l := NewLocalLimiter(limiterShards * 16)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	policies := []string{"aaa", "bbb", "ccc"}
+	if l.hashOf(LimitKey{"aaa", "s"}) != l.hashOf(LimitKey{"bbb", "s"}) {
+		t.Fatal("the test needs keys of equal hash")
+	}
+	// Older, emptied buckets in the same shard, so that the shard evicts
+	// (by LRU) while the three are inserted.
+	shard := l.shardOf(LimitKey{"aaa", "s"})
+	for i, added := 0, 0; added < 15; i++ {
+		k := LimitKey{"key", "o" + strconv.Itoa(i)}
+		if l.shardOf(k) != shard {
+			continue
+		}
+		added++
+		l.allow(now.Add(time.Duration(added-100)*time.Second), []LimitRequest{{Key: k, Limit: PerHour(3), Cost: 3}})
+	}
+	for i, p := range policies {
+		// Cost i+1 of 3: distinct tokens left in each.
+		if d := l.allow(now, []LimitRequest{{Key: LimitKey{p, "s"}, Limit: PerHour(3), Cost: i + 1}}); !d.Allowed || d.Remaining != 2-i {
+			t.Fatalf("%s: %+v", p, d)
+		}
+	}
+	sh := &l.shards[shard]
+	count := 0
+	for _, head := range sh.buckets {
+		for b := head; b != nil; b = b.next {
+			count++
+		}
+	}
+	if count != sh.n || sh.n > 16 || l.evictions.Load() == 0 {
+		t.Errorf("shard counts %d buckets, holds %d (at most 16), %d evicted", sh.n, count, l.evictions.Load())
+	}
+	for i, p := range policies {
+		d := l.allow(now, []LimitRequest{{Key: LimitKey{p, "s"}, Limit: PerHour(3), Cost: 1}})
+		if want := 2 - i; d.Allowed != (want >= 1) || want >= 1 && d.Remaining != want-1 {
+			t.Errorf("%s: %+v, want %d tokens left before", p, d, want)
+		}
+	}
+}

@@ -20,6 +20,9 @@ const DefaultChannel = "apikey:invalidate"
 // Redis to confirm the subscription.
 const DefaultSubscribeTimeout = 5 * time.Second
 
+// DefaultPublishTimeout is how long, by default, Publish waits for Redis.
+const DefaultPublishTimeout = time.Second
+
 // Invalidator is an apikey.Invalidator over Redis pub/sub: Publish sends a
 // key ID on the channel, and every subscribed Manager, in this process or
 // another, evicts that key from its cache. One Invalidator holds at most
@@ -30,6 +33,7 @@ type Invalidator struct {
 	channel string
 	logger  *slog.Logger
 	timeout time.Duration
+	publish time.Duration
 
 	mu     sync.Mutex
 	next   int
@@ -48,6 +52,7 @@ type invalidatorConfig struct {
 	channel string
 	logger  *slog.Logger
 	timeout time.Duration
+	publish time.Duration
 }
 
 // WithChannel sets the pub/sub channel (default DefaultChannel). Every
@@ -70,13 +75,23 @@ func WithSubscribeTimeout(d time.Duration) InvalidatorOption {
 	return func(c *invalidatorConfig) { c.timeout = d }
 }
 
+// WithPublishTimeout bounds each Publish (default DefaultPublishTimeout),
+// which runs inside Revoke, Rotate and Update: a stalled Redis delays them
+// by at most d (the eviction is then lost, and other instances see the
+// change within their cache's staleness bound). The bound holds whatever
+// the client, also one built without ContextTimeoutEnabled.
+func WithPublishTimeout(d time.Duration) InvalidatorOption {
+	return func(c *invalidatorConfig) { c.publish = d }
+}
+
 // NewInvalidator returns an Invalidator on client. It does not contact
 // Redis; the first Subscribe does.
 func NewInvalidator(client goredis.UniversalClient, opts ...InvalidatorOption) (*Invalidator, error) {
 	if client == nil {
 		return nil, errors.New("apikey/redis: NewInvalidator: client must not be nil")
 	}
-	c := invalidatorConfig{channel: DefaultChannel, logger: slog.New(slog.DiscardHandler), timeout: DefaultSubscribeTimeout}
+	c := invalidatorConfig{channel: DefaultChannel, logger: slog.New(slog.DiscardHandler), timeout: DefaultSubscribeTimeout,
+		publish: DefaultPublishTimeout}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -87,14 +102,19 @@ func NewInvalidator(client goredis.UniversalClient, opts ...InvalidatorOption) (
 		return nil, errors.New("apikey/redis: NewInvalidator: logger must not be nil")
 	case c.timeout <= 0:
 		return nil, errors.New("apikey/redis: NewInvalidator: subscribe timeout must be positive")
+	case c.publish <= 0:
+		return nil, errors.New("apikey/redis: NewInvalidator: publish timeout must be positive")
 	}
 	return &Invalidator{client: client, channel: c.channel, logger: c.logger, timeout: c.timeout,
-		subs: map[int]func(string){}}, nil
+		publish: c.publish, subs: map[int]func(string){}}, nil
 }
 
 // Publish implements apikey.Invalidator.
 func (inv *Invalidator) Publish(ctx context.Context, keyID string) error {
-	if err := inv.client.Publish(ctx, inv.channel, keyID).Err(); err != nil {
+	err := bounded(ctx, inv.publish, func(ctx context.Context) error {
+		return inv.client.Publish(ctx, inv.channel, keyID).Err()
+	})
+	if err != nil {
 		return fmt.Errorf("apikey/redis: publishing an eviction: %w", err)
 	}
 	return nil

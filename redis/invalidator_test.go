@@ -45,9 +45,10 @@ func TestNewInvalidatorErrors(t *testing.T) {
 	_, err := redis.NewInvalidator(nil)
 	assert.Error(t, err)
 	for name, opt := range map[string]redis.InvalidatorOption{
-		"empty channel": redis.WithChannel(""),
-		"nil logger":    redis.WithLogger(nil),
-		"zero timeout":  redis.WithSubscribeTimeout(0),
+		"empty channel":        redis.WithChannel(""),
+		"nil logger":           redis.WithLogger(nil),
+		"zero timeout":         redis.WithSubscribeTimeout(0),
+		"zero publish timeout": redis.WithPublishTimeout(0),
 	} {
 		_, err := redis.NewInvalidator(c, opt)
 		assert.Error(t, err, name)

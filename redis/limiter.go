@@ -23,6 +23,10 @@ var refundLua string
 // DefaultPrefix is the default prefix of the Limiter's Redis keys.
 const DefaultPrefix = "apikey:rl:"
 
+// DefaultTimeout is how long, by default, a decision or a refund waits
+// for Redis: a request's whole budget, far above one round trip.
+const DefaultTimeout = time.Second
+
 // DefaultTTLMargin is how long, by default, a bucket is kept after it
 // would be full again.
 const DefaultTTLMargin = time.Second
@@ -66,9 +70,11 @@ func WithRedisTime() Option { return func(c *limiterConfig) { c.redisTime = true
 // bucket from expiring before the instances think it is full.
 func WithTTLMargin(d time.Duration) Option { return func(c *limiterConfig) { c.margin = d } }
 
-// WithTimeout bounds each decision (default: only the caller's context
-// and the client's own timeouts), so that a slow Redis fails fast into the
-// Manager's fail-open or fail-closed choice.
+// WithTimeout bounds each decision and refund (default DefaultTimeout; 0
+// leaves only the caller's context), so that a slow Redis fails fast into
+// the Manager's fail-open or fail-closed choice. The bound and the caller's context are kept
+// whatever the client: also one built without ContextTimeoutEnabled,
+// which go-redis would let block on the socket for its read timeout.
 func WithTimeout(d time.Duration) Option { return func(c *limiterConfig) { c.timeout = d } }
 
 // NewLimiter returns a Limiter on client. It does not contact Redis.
@@ -76,7 +82,7 @@ func NewLimiter(client goredis.UniversalClient, opts ...Option) (*Limiter, error
 	if client == nil {
 		return nil, errors.New("apikey/redis: NewLimiter: client must not be nil")
 	}
-	c := limiterConfig{prefix: DefaultPrefix, margin: DefaultTTLMargin}
+	c := limiterConfig{prefix: DefaultPrefix, margin: DefaultTTLMargin, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -127,12 +133,14 @@ func (l *Limiter) Allow(ctx context.Context, now time.Time, reqs []apikey.LimitR
 		p := r.Limit.Period
 		args = append(args, r.Limit.Requests, int64(p/time.Second), int64(p%time.Second), burst(r.Limit), max(r.Cost, 1))
 	}
-	if l.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.timeout)
-		defer cancel()
-	}
-	res, err := l.script.Run(ctx, l.client, keys, args...).Slice()
+	var res []any
+	err := bounded(ctx, l.timeout, func(ctx context.Context) error {
+		r, err := l.script.Run(ctx, l.client, keys, args...).Slice()
+		if err == nil {
+			res = r // only read once bounded returned nil
+		}
+		return err
+	})
 	if err != nil {
 		return apikey.Decision{}, fmt.Errorf("apikey/redis: limiter: %w", err)
 	}
@@ -169,12 +177,10 @@ func (l *Limiter) Refund(ctx context.Context, now time.Time, reqs []apikey.Limit
 		keys[i] = l.Key(r.Key)
 		args = append(args, max(r.Cost, 1))
 	}
-	if l.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.timeout)
-		defer cancel()
-	}
-	if err := l.refund.Run(ctx, l.client, keys, args...).Err(); err != nil {
+	err := bounded(ctx, l.timeout, func(ctx context.Context) error {
+		return l.refund.Run(ctx, l.client, keys, args...).Err()
+	})
+	if err != nil {
 		return fmt.Errorf("apikey/redis: limiter refund: %w", err)
 	}
 	return nil

@@ -1,7 +1,7 @@
 -- One rate-limit decision over several token buckets, atomically.
 --
--- It mirrors apikey.LocalLimiter (golang.org/x/time/rate) operation for
--- operation, in IEEE doubles as Go does, so that both limiters reach the
+-- It mirrors apikey.LocalLimiter's bucket operation for operation, in
+-- IEEE doubles as Go does, so that both limiters reach the
 -- same decisions and headers. Times travel as whole seconds and
 -- nanoseconds since the Unix epoch: nanoseconds since the epoch do not fit
 -- a double exactly.
@@ -38,7 +38,7 @@ local function before(s1, n1, s2, n2)
   return s1 < s2 or (s1 == s2 and n1 < n2)
 end
 
--- advance is rate.Limiter.advance: the tokens of b at now. A now before the
+-- advance is bucket.tokensAt in apikey: the tokens of b at now. A now before the
 -- bucket's last update adds nothing (time.Duration.Seconds of the elapsed
 -- time, computed as Go does: whole seconds + nanoseconds/1e9).
 local function advance(b)
@@ -58,9 +58,9 @@ local function advance(b)
   return tokens
 end
 
--- touch moves the bucket's last update to now. Unlike rate.Limiter it
--- never moves it back: with several machines a clock behind another's
--- would otherwise be credited the same interval again and again.
+-- touch moves the bucket's last update to now, never back (as
+-- LocalLimiter): with several machines a clock behind another's would
+-- otherwise be credited the same interval again and again.
 local function touch(b)
   if not before(nowS, nowN, b.s, b.n) then
     b.s, b.n = nowS, nowN
@@ -75,8 +75,8 @@ end
 local buckets = {}
 
 -- load returns the bucket of request i, created full at now if missing,
--- and brought to the request's limit as LocalLimiter.bucketLocked does
--- (SetLimitAt, then SetBurstAt).
+-- and brought to the request's limit as LocalLimiter.bucketLocked does:
+-- tokens accrued under the old rate, capped at the new burst.
 local function load(i)
   local key = KEYS[i]
   local a = 4 + 5 * (i - 1)
@@ -98,11 +98,11 @@ local function load(i)
     buckets[key] = b
   end
   if b.req ~= req or b.ps ~= ps or b.pn ~= pn or b.burst ~= tonumber(burst) then
-    -- SetLimitAt(now, rate): advance under the old limit.
+    -- Advance under the old limit.
     b.tokens = advance(b)
     touch(b)
     b.req, b.ps, b.pn, b.rate = req, ps, pn, rateOf(req, ps, pn)
-    -- SetBurstAt(now, burst): nothing elapses; cap at the new burst.
+    -- Cap at the new burst.
     b.burst = tonumber(burst)
     if b.tokens > b.burst then
       b.tokens = b.burst
@@ -127,8 +127,8 @@ end
 if allowed then
   out[1] = 1
   for i = 1, n do
-    -- rate.Limiter.AllowN(now, cost): it fails only for a key repeated in
-    -- one decision, as it does in LocalLimiter.
+    -- bucket.take in apikey (x/time/rate's AllowN rule): it fails only
+    -- for a key repeated in one decision, as it does in LocalLimiter.
     local b = buckets[KEYS[i]]
     local cost = tonumber(ARGV[4 + 5 * (i - 1) + 5])
     local tokens = advance(b) - cost

@@ -163,6 +163,13 @@ func TestSameDecisionsAsLocal(t *testing.T) {
 			[]step{{7 * time.Second, []apikey.LimitRequest{route(apikey.PerSecond(1), 1)}, true}}, // no bucket: left alone
 			repeat(2, step{7 * time.Second, []apikey.LimitRequest{route(apikey.PerSecond(1), 1)}, false}),
 		),
+		"clock behind": seq(
+			repeat(11, step{time.Second, []apikey.LimitRequest{key(apikey.PerSecond(10), 1)}, false}),
+			repeat(2, step{500 * time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(10), 1)}, false}),
+			[]step{{500 * time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(10), 1)}, true}},
+			repeat(2, step{time.Second, []apikey.LimitRequest{key(apikey.PerSecond(10), 1)}, false}),
+			repeat(2, step{time.Second + 100*time.Millisecond, []apikey.LimitRequest{key(apikey.PerSecond(10), 1)}, false}),
+		),
 		"repeated key": seq(
 			repeat(3, step{0, []apikey.LimitRequest{key(apikey.PerSecond(4), 1), key(apikey.PerSecond(4), 1)}, false}),
 			repeat(2, step{time.Second, []apikey.LimitRequest{key(apikey.PerSecond(4), 2), key(apikey.PerMinute(3), 1)}, false}),
@@ -231,7 +238,7 @@ func compare(t *testing.T, remote *redis.Limiter, steps []step) {
 // TestClockBehind: a decision at a time before the bucket's last update
 // (an instance whose clock is behind) gets no refill and does not move the
 // bucket back, so the next decision at the later time is not credited the
-// same interval twice. (LocalLimiter, on x/time/rate, moves it back.)
+// same interval twice. LocalLimiter does the same.
 func TestClockBehind(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(t, newClient(t), unique("behind"))
