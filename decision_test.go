@@ -112,7 +112,7 @@ func TestRefusalsSpendNothing(t *testing.T) {
 			k, err := m.Get(ctx, reader.ID)
 			require.NoError(t, err)
 			assert.Equal(t, int64(quotaLimit-keyLimit), k.Quota.Remaining, "the quota paid for the successes only")
-			_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: apikey.PolicyOwner, Subject: "acme"},
+			_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: "owner", Subject: "acme"},
 				Limit: apikey.PerHour(ownerLimit), Cost: ownerLimit - keyLimit, Name: "owner"})
 			assert.NoError(t, err, "the owner's limit paid for the successes only")
 			_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: "route:writes", Subject: "owner\x00acme"},
@@ -134,7 +134,7 @@ func TestQuotaRefusalGivesLimitsBack(t *testing.T) {
 		_, err = m.Verify(ctx, secret)
 		require.ErrorIs(t, err, apikey.ErrQuotaExceeded)
 	}
-	_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: apikey.PolicyOwner, Subject: "acme"},
+	_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: "owner", Subject: "acme"},
 		Limit: apikey.PerHour(ownerLimit), Cost: ownerLimit - 1, Name: "owner"})
 	assert.NoError(t, err, "the owner's limit paid for the one success only")
 }

@@ -21,7 +21,7 @@ func VerifyWith(verify func(ctx context.Context, key string, scopes ...string) (
 }
 
 // LimiterBuckets reports how many buckets l holds.
-func LimiterBuckets(l *LocalLimiter) int { return l.buckets() }
+func LimiterBuckets(l Limiter) int { return l.(*localLimiter).buckets() }
 
 // DraftFields exposes the IETF RateLimit serialisation for its test.
 var DraftFields = draftFields

@@ -12,7 +12,7 @@ import (
 // limitPolicy is the Manager's resolved rate-limit configuration.
 type limitPolicy struct {
 	limiter  Limiter
-	local    *LocalLimiter // limiter, when it is the local one: called directly, without allocating
+	local    *localLimiter // limiter, when it is the local one: called directly, without allocating
 	keyLimit Limit
 	plans    map[string]plan
 	owner    func(ownerID string) string
@@ -36,8 +36,8 @@ type plan struct {
 
 // Policy names for Decision.Policy.
 const (
-	PolicyKey   = "key"
-	PolicyOwner = "owner"
+	policyKey   = "key"
+	policyOwner = "owner"
 )
 
 func (c *config) limitPolicy() (limitPolicy, error) {
@@ -57,9 +57,9 @@ func (c *config) limitPolicy() (limitPolicy, error) {
 		p.plans[name] = plan{limit: l, keyName: "plan:" + name, ownerName: "owner:" + name}
 	}
 	if p.limiter == nil {
-		p.limiter = NewLocalLimiter(0)
+		p.limiter = newLocalLimiter(0)
 	}
-	p.local, _ = p.limiter.(*LocalLimiter)
+	p.local, _ = p.limiter.(*localLimiter)
 	p.defaultClock = !c.clockSet // the cheap path is only for time.Now
 	p.start = time.Now()
 	return p, nil
@@ -87,13 +87,13 @@ func (p *limitPolicy) clock() time.Time {
 func (p *limitPolicy) forKey(rec *Record) (Limit, string) {
 	switch {
 	case !rec.RateLimit.IsZero():
-		return rec.RateLimit, PolicyKey
+		return rec.RateLimit, policyKey
 	case rec.Plan != "":
 		if pl, ok := p.plans[rec.Plan]; ok {
 			return pl.limit, pl.keyName
 		}
 	}
-	return p.keyLimit, PolicyKey
+	return p.keyLimit, policyKey
 }
 
 // Allow takes from limits of the caller's own, through this Manager's
@@ -188,11 +188,11 @@ next:
 func (m *Manager) limitRequests(reqs []LimitRequest, rec *Record, cost int, route []LimitRequest) []LimitRequest {
 	p := &m.limits
 	if l, name := p.forKey(rec); !l.IsZero() {
-		reqs = append(reqs, LimitRequest{Key: LimitKey{PolicyKey, rec.ID}, Limit: l, Cost: cost, Name: name})
+		reqs = append(reqs, LimitRequest{Key: LimitKey{policyKey, rec.ID}, Limit: l, Cost: cost, Name: name})
 	}
 	if p.owner != nil && rec.OwnerID != "" {
 		if pl, ok := p.plans[p.owner(rec.OwnerID)]; ok {
-			reqs = append(reqs, LimitRequest{Key: LimitKey{PolicyOwner, rec.OwnerID}, Limit: pl.limit, Cost: cost, Name: pl.ownerName})
+			reqs = append(reqs, LimitRequest{Key: LimitKey{policyOwner, rec.OwnerID}, Limit: pl.limit, Cost: cost, Name: pl.ownerName})
 		}
 	}
 	return append(reqs, route...)

@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-// LocalLimiter is the in-process Limiter: a token bucket per LimitKey, in
+// localLimiter is the in-process Limiter: a token bucket per LimitKey, in
 // bounded memory. A decision takes one shard lock and reads no clock of its
 // own. When a shard holds too many buckets, full ones are dropped first (a
 // full bucket is the same as a new one), then the least recently used: an
 // evicted busy bucket starts full again, which can only let more through,
 // never lock a caller out.
-type LocalLimiter struct {
+type localLimiter struct {
 	shards    [limiterShards]limiterShard
 	perShard  int
 	seed      maphash.Seed // shards by a keyed hash: subjects cannot be aimed at one shard
@@ -24,8 +24,8 @@ type LocalLimiter struct {
 
 const (
 	limiterShards = 64
-	// DefaultLimiterBuckets is how many buckets a LocalLimiter keeps at most.
-	DefaultLimiterBuckets = 1 << 20
+	// defaultLimiterBuckets is how many buckets a localLimiter keeps at most.
+	defaultLimiterBuckets = 1 << 20
 )
 
 type limiterShard struct {
@@ -66,13 +66,15 @@ func (b *bucket) set(tokens float64, now int64) {
 	b.last = max(b.last, now)
 }
 
-// NewLocalLimiter returns a LocalLimiter keeping at most maxBuckets buckets
-// (0: DefaultLimiterBuckets).
-func NewLocalLimiter(maxBuckets int) *LocalLimiter {
+// NewLocalLimiter returns the in-process Limiter (the default), keeping at
+// most maxBuckets buckets (0: 1<<20).
+func NewLocalLimiter(maxBuckets int) Limiter { return newLocalLimiter(maxBuckets) }
+
+func newLocalLimiter(maxBuckets int) *localLimiter {
 	if maxBuckets <= 0 {
-		maxBuckets = DefaultLimiterBuckets
+		maxBuckets = defaultLimiterBuckets
 	}
-	l := &LocalLimiter{perShard: max(maxBuckets/limiterShards, 1), seed: maphash.MakeSeed()}
+	l := &localLimiter{perShard: max(maxBuckets/limiterShards, 1), seed: maphash.MakeSeed()}
 	for i := range l.shards {
 		l.shards[i].buckets = map[uint64]*bucket{}
 	}
@@ -81,12 +83,12 @@ func NewLocalLimiter(maxBuckets int) *LocalLimiter {
 
 // shardOf picks k's shard: a keyed hash of the subject (which requests
 // influence), mixed with the policy's length (which the server chooses).
-func (l *LocalLimiter) shardOf(k LimitKey) int { return int(l.hashOf(k) % limiterShards) }
+func (l *localLimiter) shardOf(k LimitKey) int { return int(l.hashOf(k) % limiterShards) }
 
 // hashOf is the hash that picks k's shard and indexes its bucket there
 // (one string hashed per decision, where a map of LimitKeys hashes two
 // more). Keys of equal hash share a chain.
-func (l *LocalLimiter) hashOf(k LimitKey) uint64 {
+func (l *localLimiter) hashOf(k LimitKey) uint64 {
 	return maphash.String(l.seed, k.Subject) + uint64(len(k.Policy))*0x9e3779b97f4a7c15
 }
 
@@ -101,19 +103,19 @@ func (sh *limiterShard) lookupLocked(h uint64, k LimitKey) *bucket {
 }
 
 // Allow implements Limiter.
-func (l *LocalLimiter) Allow(ctx context.Context, now time.Time, reqs []LimitRequest) (Decision, error) {
+func (l *localLimiter) Allow(ctx context.Context, now time.Time, reqs []LimitRequest) (Decision, error) {
 	return l.allow(now, reqs), nil
 }
 
 // Refund implements Limiter.
-func (l *LocalLimiter) Refund(ctx context.Context, now time.Time, reqs []LimitRequest) error {
+func (l *localLimiter) Refund(ctx context.Context, now time.Time, reqs []LimitRequest) error {
 	l.refund(now, reqs)
 	return nil
 }
 
 // refund is Refund without the interface. Each bucket is given back under
 // its own shard's lock: giving back needs no all-or-none.
-func (l *LocalLimiter) refund(now time.Time, reqs []LimitRequest) {
+func (l *localLimiter) refund(now time.Time, reqs []LimitRequest) {
 	ns := now.UnixNano()
 	for _, r := range reqs {
 		h := l.hashOf(r.Key)
@@ -128,7 +130,7 @@ func (l *LocalLimiter) refund(now time.Time, reqs []LimitRequest) {
 
 // allow is Allow without the interface, so that callers in this package
 // keep their requests on the stack.
-func (l *LocalLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
+func (l *localLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
 	switch len(reqs) {
 	case 0:
 		return Decision{Allowed: true}
@@ -169,7 +171,7 @@ func (l *LocalLimiter) allow(now time.Time, reqs []LimitRequest) Decision {
 // decideLocked checks every request, then takes from all or none. The
 // shards of reqs (hashes[i] is reqs[i]'s hashOf) are locked; buckets is
 // scratch space of len(reqs).
-func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest, hashes []uint64, buckets []*bucket) Decision {
+func (l *localLimiter) decideLocked(now time.Time, reqs []LimitRequest, hashes []uint64, buckets []*bucket) Decision {
 	ns := now.UnixNano()
 	// The Decision is built once, for the request that decides: the
 	// denying one with the longest wait (the first of equals), else the
@@ -209,7 +211,7 @@ func (l *LocalLimiter) decideLocked(now time.Time, reqs []LimitRequest, hashes [
 
 // allowOne is allow for one request: no scratch space, and the Decision
 // built after the lock is released.
-func (l *LocalLimiter) allowOne(now time.Time, r *LimitRequest) Decision {
+func (l *localLimiter) allowOne(now time.Time, r *LimitRequest) Decision {
 	ns := now.UnixNano()
 	cost := float64(max(r.Cost, 1))
 	h := l.hashOf(r.Key)
@@ -261,7 +263,7 @@ func (b *bucket) take(cost float64, now int64) {
 // bucketLocked returns the bucket of k, creating it (full) or updating its
 // limit if the limit changed: the tokens accrued so far under the old rate,
 // capped at the new burst.
-func (l *LocalLimiter) bucketLocked(sh *limiterShard, h uint64, k LimitKey, limit Limit, now int64) *bucket {
+func (l *localLimiter) bucketLocked(sh *limiterShard, h uint64, k LimitKey, limit Limit, now int64) *bucket {
 	b := sh.lookupLocked(h, k)
 	if b == nil {
 		if sh.n >= l.perShard {
@@ -284,7 +286,7 @@ func (l *LocalLimiter) bucketLocked(sh *limiterShard, h uint64, k LimitKey, limi
 // that eviction stays amortized O(1) per insert: full buckets go first,
 // then the least recently used. Buckets used at now (by the decision in
 // progress) are never dropped.
-func (l *LocalLimiter) evictLocked(sh *limiterShard, now int64) {
+func (l *localLimiter) evictLocked(sh *limiterShard, now int64) {
 	target := l.perShard * 3 / 4
 	sh.dropLocked(func(b *bucket) bool { return b.used != now && b.tokensAt(now) >= b.burst })
 	if sh.n <= target {
@@ -358,7 +360,7 @@ func quantile(ts []int64, k int) int64 {
 }
 
 // buckets reports how many buckets l holds.
-func (l *LocalLimiter) buckets() int {
+func (l *localLimiter) buckets() int {
 	n := 0
 	for i := range l.shards {
 		l.shards[i].mu.Lock()

@@ -131,7 +131,7 @@ func WithOwnerPlan(fn func(ownerID string) string) Option {
 	return func(c *config) { c.ownerPlan = fn }
 }
 
-// WithLimiter replaces the in-process LocalLimiter, e.g. with the Redis
+// WithLimiter replaces the in-process limiter (NewLocalLimiter), e.g. with the Redis
 // limiter for services on many machines.
 func WithLimiter(l Limiter) Option { return func(c *config) { c.limiter = l } }
 

@@ -79,8 +79,8 @@ func newQuota(q *Quota, now time.Time) *Quota {
 	return &Quota{Limit: q.Limit, Remaining: q.Limit, Refill: q.Refill, PeriodStart: q.Refill.periodStart(now)}
 }
 
-// PolicyQuota is Decision.Policy for a refusal by the quota.
-const PolicyQuota = "quota"
+// policyQuota is Decision.Policy for a refusal by the quota.
+const policyQuota = "quota"
 
 // consumeQuota takes cost from rec's budget in the store, after its rate
 // limits allowed the request, and returns the start of the period it
@@ -99,7 +99,7 @@ func (m *Manager) consumeQuota(ctx context.Context, rec *Record, cost int) (peri
 	case err == nil:
 		return start, nil
 	case errors.Is(err, ErrQuotaExceeded):
-		d := Decision{Policy: PolicyQuota, Limit: int(min(q.Limit, int64(^uint(0)>>1))), Remaining: int(max(remaining, 0))}
+		d := Decision{Policy: policyQuota, Limit: int(min(q.Limit, int64(^uint(0)>>1))), Remaining: int(max(remaining, 0))}
 		if q.Refill != RefillNever {
 			d.Reset = q.Refill.next(start)
 			d.RetryAfter = d.Reset.Sub(now)

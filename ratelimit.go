@@ -13,7 +13,7 @@ import (
 // Period, up to Burst at once. Limits apply per key (the key's own
 // RateLimit, else its Plan's, else WithKeyLimit), per owner (WithOwnerPlan:
 // every key of an organization shares one budget), and per route
-// (RouteLimit in the middleware). Several can apply to one request: it
+// (LimitRoute in the middleware). Several can apply to one request: it
 // passes only if every one has room, and then takes from all; the Decision
 // describes the tightest. Failed authentication never consumes a key's
 // limits.
@@ -67,8 +67,8 @@ func (l Limit) validate(field string) error {
 // Decision is a limiter's answer for one request.
 type Decision struct {
 	Allowed bool
-	// Policy names the limit that decided: "key", "owner", a route limit's
-	// name, or a plan ("plan:team"). Never key material.
+	// Policy names the limit that decided: "key", "owner", "quota", a route
+	// limit's name, or a plan ("plan:team"). Never key material.
 	Policy     string
 	Limit      int           // Requests of that limit
 	Window     time.Duration // its Period

@@ -16,8 +16,8 @@ import (
 // them together (BENCHMARKS.md).
 func BenchmarkLocalLimiterAllow(b *testing.B) {
 	l := apikey.NewLocalLimiter(0)
-	reqs := []apikey.LimitRequest{{Key: apikey.LimitKey{Policy: apikey.PolicyKey, Subject: "k_0123456789abcdef"},
-		Limit: apikey.PerSecond(1_000_000_000), Cost: 1, Name: apikey.PolicyKey}}
+	reqs := []apikey.LimitRequest{{Key: apikey.LimitKey{Policy: "key", Subject: "k_0123456789abcdef"},
+		Limit: apikey.PerSecond(1_000_000_000), Cost: 1, Name: "key"}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

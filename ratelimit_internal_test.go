@@ -29,7 +29,7 @@ func (failingLimiter) Refund(context.Context, time.Time, []LimitRequest) error {
 func TestPolicyRefund(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	local := NewLocalLimiter(0)
+	local := newLocalLimiter(0)
 	p := limitPolicy{limiter: local, local: local, logger: slog.New(slog.DiscardHandler), now: func() time.Time { return now }}
 	r := LimitRequest{Key: LimitKey{Policy: "p", Subject: "s"}, Limit: PerHour(3), Cost: 1, Name: "p"}
 	if _, err := p.decide(ctx, []LimitRequest{r, r}); err != nil {
@@ -58,7 +58,7 @@ func TestPolicyRefund(t *testing.T) {
 // concurrent use (go test -race once reported the count's writes).
 func TestConcurrentEvictionInTwoShards(t *testing.T) {
 	t.Parallel()
-	l := NewLocalLimiter(limiterShards * 4) // four buckets a shard
+	l := newLocalLimiter(limiterShards * 4) // four buckets a shard
 	// Subjects of two distinct shards, enough to evict in each many times.
 	var subjects [2][]string
 	for i := 0; len(subjects[0]) < 200 || len(subjects[1]) < 200; i++ {
@@ -93,7 +93,7 @@ func TestConcurrentEvictionInTwoShards(t *testing.T) {
 // policies of one length) keep buckets of their own, through eviction.
 func TestBucketsOfEqualHash(t *testing.T) {
 	t.Parallel()
-	l := NewLocalLimiter(limiterShards * 16)
+	l := newLocalLimiter(limiterShards * 16)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	policies := []string{"aaa", "bbb", "ccc"}
 	if l.hashOf(LimitKey{"aaa", "s"}) != l.hashOf(LimitKey{"bbb", "s"}) {

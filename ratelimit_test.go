@@ -452,7 +452,7 @@ func TestLocalRefund(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	lim := apikey.PerMinute(10)
-	allow := func(l *apikey.LocalLimiter, at time.Time, reqs ...apikey.LimitRequest) apikey.Decision {
+	allow := func(l apikey.Limiter, at time.Time, reqs ...apikey.LimitRequest) apikey.Decision {
 		d, err := l.Allow(ctx, at, reqs)
 		require.NoError(t, err)
 		return d
@@ -504,7 +504,7 @@ func TestLocalRefundAsIfNeverHappened(t *testing.T) {
 		for _, cost := range []int{1, 2} {
 			refunded, reference := apikey.NewLocalLimiter(0), apikey.NewLocalLimiter(0)
 			r := refundLimiterReq("k", lim, 1)
-			for _, l := range []*apikey.LocalLimiter{refunded, reference} {
+			for _, l := range []apikey.Limiter{refunded, reference} {
 				_, err := l.Allow(ctx, now, []apikey.LimitRequest{r})
 				require.NoError(t, err)
 			}

@@ -15,7 +15,7 @@ import (
 // at most once a second, and it never holds more than maxBlocked clients.
 type failureThrottle struct {
 	limit   Limit
-	buckets *LocalLimiter
+	buckets *localLimiter
 	trusted []netip.Prefix
 
 	mu        sync.Mutex
@@ -27,7 +27,7 @@ type failureThrottle struct {
 const maxBlocked = 1 << 16
 
 func newFailureThrottle(l Limit, trusted []netip.Prefix) *failureThrottle {
-	return &failureThrottle{limit: l, buckets: NewLocalLimiter(maxBlocked), trusted: trusted, blocked: map[string]time.Time{}}
+	return &failureThrottle{limit: l, buckets: newLocalLimiter(maxBlocked), trusted: trusted, blocked: map[string]time.Time{}}
 }
 
 // blockedFor returns how long client must wait, or 0.

@@ -17,7 +17,7 @@
 //
 // # Limiter
 //
-// The Limiter makes the same decisions as apikey.LocalLimiter, a token
+// The Limiter makes the same decisions as apikey.NewLocalLimiter's, a token
 // bucket per apikey.LimitKey with Requests per Period and up to Burst at
 // once, so the X-RateLimit-* headers do not depend on which one runs. Each
 // decision is one Lua script (EVALSHA, falling back to EVAL), one round
@@ -41,7 +41,7 @@
 // (an NTP correction shortly after boot) is not seen by its limiter until
 // it restarts, so NTP alone does not bound the skew; WithRedisTime does.
 //
-// Redis keys are the prefix (WithPrefix, default "apikey:rl:") followed by
+// Redis keys are the namespace (WithNamespace, default "apikey:rl:") followed by
 // the LimitKey, length-prefixed so that no two LimitKeys share a Redis key:
 // "apikey:rl:<len(Policy)>:<Policy>:<Subject>". The apikey package puts key
 // IDs, owner IDs and route names there, never key material. Each bucket

@@ -42,7 +42,7 @@ func unique(what string) string { return "apikey_test:" + what + ":" + rand.Text
 // are deleted when t ends.
 func newLimiter(t testing.TB, c *goredis.Client, prefix string, opts ...redis.Option) *redis.Limiter {
 	t.Helper()
-	l, err := redis.NewLimiter(c, append([]redis.Option{redis.WithPrefix(prefix)}, opts...)...)
+	l, err := redis.NewLimiter(c, append([]redis.Option{redis.WithNamespace(prefix)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { deletePrefix(t, c, prefix) })
 	return l

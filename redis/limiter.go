@@ -20,8 +20,9 @@ var limiterLua string
 //go:embed refund.lua
 var refundLua string
 
-// DefaultPrefix is the default prefix of the Limiter's Redis keys.
-const DefaultPrefix = "apikey:rl:"
+// DefaultNamespace is the default namespace of the Limiter's Redis keys:
+// the prefix they all start with.
+const DefaultNamespace = "apikey:rl:"
 
 // DefaultTimeout is how long, by default, a decision or a refund waits
 // for Redis: a request's whole budget, far above one round trip.
@@ -32,7 +33,7 @@ const DefaultTimeout = time.Second
 const DefaultTTLMargin = time.Second
 
 // Limiter is an apikey.Limiter over Redis, shared by every instance that
-// uses the same Redis and prefix. It is safe for concurrent use.
+// uses the same Redis and namespace. It is safe for concurrent use.
 type Limiter struct {
 	client    goredis.UniversalClient
 	script    *goredis.Script
@@ -55,9 +56,10 @@ type limiterConfig struct {
 	timeout   time.Duration
 }
 
-// WithPrefix sets the prefix of the Limiter's Redis keys (default
-// DefaultPrefix). Limiters with different prefixes share nothing.
-func WithPrefix(prefix string) Option { return func(c *limiterConfig) { c.prefix = prefix } }
+// WithNamespace sets the namespace of the Limiter's Redis keys: the prefix
+// they all start with (default DefaultNamespace). Limiters in different
+// namespaces share nothing. (Not apikey.WithPrefix, the API keys' prefix.)
+func WithNamespace(ns string) Option { return func(c *limiterConfig) { c.prefix = ns } }
 
 // WithRedisTime makes decisions at the Redis server's time (TIME) instead
 // of the time the Manager passes, so that the clocks of the instances do
@@ -82,13 +84,13 @@ func NewLimiter(client goredis.UniversalClient, opts ...Option) (*Limiter, error
 	if client == nil {
 		return nil, errors.New("apikey/redis: NewLimiter: client must not be nil")
 	}
-	c := limiterConfig{prefix: DefaultPrefix, margin: DefaultTTLMargin, timeout: DefaultTimeout}
+	c := limiterConfig{prefix: DefaultNamespace, margin: DefaultTTLMargin, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&c)
 	}
 	switch {
 	case c.prefix == "":
-		return nil, errors.New("apikey/redis: NewLimiter: prefix must not be empty")
+		return nil, errors.New("apikey/redis: NewLimiter: the namespace must not be empty")
 	case c.margin < 0:
 		return nil, errors.New("apikey/redis: NewLimiter: TTL margin must not be negative")
 	case c.timeout < 0:
@@ -227,7 +229,7 @@ func parseReply(res []any, n int) (allowed bool, now time.Time, tokens []float64
 }
 
 // decide builds the Decision from the tokens each bucket held at now, by
-// the rules of apikey.LocalLimiter (decideLocked): the denying request
+// the rules of apikey.NewLocalLimiter's (decideLocked): the denying request
 // with the longest wait, or, when all have room, the one with the smallest
 // fraction of its burst left.
 func decide(now time.Time, reqs []apikey.LimitRequest, tokens []float64) apikey.Decision {

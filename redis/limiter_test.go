@@ -26,7 +26,7 @@ func TestNewLimiterErrors(t *testing.T) {
 	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
 	for name, opts := range map[string][]redis.Option{
-		"empty prefix":     {redis.WithPrefix("")},
+		"empty prefix":     {redis.WithNamespace("")},
 		"negative margin":  {redis.WithTTLMargin(-time.Second)},
 		"negative timeout": {redis.WithTimeout(-time.Second)},
 	} {
@@ -53,7 +53,7 @@ func TestKeyIsUnambiguous(t *testing.T) {
 	seen := map[string]apikey.LimitKey{}
 	for _, k := range keys {
 		rk := l.Key(k)
-		assert.True(t, strings.HasPrefix(rk, redis.DefaultPrefix), rk)
+		assert.True(t, strings.HasPrefix(rk, redis.DefaultNamespace), rk)
 		if other, dup := seen[rk]; dup {
 			t.Errorf("%+v and %+v share the Redis key %q", k, other, rk)
 		}

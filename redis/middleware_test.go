@@ -103,7 +103,7 @@ func TestMiddlewareRefusalsSpendNothing(t *testing.T) {
 			got, err := m.Get(ctx, k.ID)
 			require.NoError(t, err)
 			assert.Equal(t, int64(mwQuota-mwKeyLimit), got.Quota.Remaining, "the quota paid for the successes only")
-			_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: apikey.PolicyOwner, Subject: "acme"},
+			_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: "owner", Subject: "acme"},
 				Limit: apikey.PerHour(mwOwnerLimit), Cost: mwOwnerLimit - mwKeyLimit, Name: "owner"})
 			assert.NoError(t, err, "the owner's limit paid for the successes only")
 			_, err = m.Allow(ctx, apikey.LimitRequest{Key: apikey.LimitKey{Policy: "route:writes", Subject: "owner\x00acme"},

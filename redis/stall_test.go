@@ -141,7 +141,7 @@ func TestRedisStall(t *testing.T) {
 	prefix := unique("stall")
 	direct := newClient(t) // cleans up past the stall
 	t.Cleanup(func() { deletePrefix(t, direct, prefix) })
-	lim, err := redis.NewLimiter(c, redis.WithPrefix(prefix), redis.WithTimeout(200*time.Millisecond))
+	lim, err := redis.NewLimiter(c, redis.WithNamespace(prefix), redis.WithTimeout(200*time.Millisecond))
 	require.NoError(t, err)
 	inv, err := redis.NewInvalidator(c, redis.WithChannel(prefix+"inv"), redis.WithPublishTimeout(200*time.Millisecond))
 	require.NoError(t, err)
@@ -179,7 +179,7 @@ func TestRedisStall(t *testing.T) {
 		assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	})
 	// A caller's own deadline is honoured too, without WithTimeout.
-	bare, err := redis.NewLimiter(c, redis.WithPrefix(prefix))
+	bare, err := redis.NewLimiter(c, redis.WithNamespace(prefix))
 	require.NoError(t, err)
 	returns(t, "Allow under the caller's deadline", func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -198,7 +198,7 @@ func TestDefaultTimeout(t *testing.T) {
 	prefix := unique("stall_default")
 	direct := newClient(t)
 	t.Cleanup(func() { deletePrefix(t, direct, prefix) })
-	lim, err := redis.NewLimiter(c, redis.WithPrefix(prefix))
+	lim, err := redis.NewLimiter(c, redis.WithNamespace(prefix))
 	require.NoError(t, err)
 	reqs := []apikey.LimitRequest{req("key", "k", apikey.PerSecond(10), 1)}
 	require.NoError(t, retry(func() error { _, err := lim.Allow(context.Background(), base, reqs); return err }))
