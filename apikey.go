@@ -32,7 +32,7 @@
 // name means one thing across packages: WithLogger is always a logger,
 // WithClock always the source of time, and redis.WithNamespace (the Redis
 // key namespace) is not apikey.WithPrefix (the API keys' prefix). Functions
-// that return a context are named for it: ContextWithActor,
+// that return a context are named for it: audit.ContextWithActor,
 // ContextWithAuthMethod, Manager.NewContext.
 package apikey
 
@@ -50,6 +50,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/keyward/apikey/audit"
 )
 
 // Key is the record of an API key, without the key itself. The plaintext
@@ -299,7 +300,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 	if m.cache.neg != nil {
 		m.cache.neg.remove(rec.Digest)
 	}
-	m.audit.record(ctx, ActionKeyCreated, &rec.Key, nil)
+	m.audit.record(ctx, audit.KeyCreated, &rec.Key, nil)
 	return rec.Key.Clone(), secret, nil
 }
 
@@ -486,10 +487,10 @@ func (m *Manager) authenticate(ctx context.Context, rawKey string) (*Record, err
 	}
 	switch {
 	case !rec.RevokedAt.IsZero():
-		m.audit.recordUse(ctx, ActionKeyRevokedUsed, &rec.Key)
+		m.audit.recordUse(ctx, audit.KeyRevokedUsed, &rec.Key)
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrRevoked}
 	case !rec.ExpiresAt.IsZero() && rec.expired(m.now()): // the clock is read only when needed
-		m.audit.recordUse(ctx, ActionKeyExpiredUsed, &rec.Key)
+		m.audit.recordUse(ctx, audit.KeyExpiredUsed, &rec.Key)
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrExpired}
 	case rec.Disabled:
 		return nil, &KeyError{KeyID: rec.ID, Err: ErrDisabled}
@@ -682,7 +683,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if err != nil {
 		return storeErr("revoke", err)
 	}
-	m.audit.record(ctx, ActionKeyRevoked, &rec.Key, nil)
+	m.audit.record(ctx, audit.KeyRevoked, &rec.Key, nil)
 	return nil
 }
 

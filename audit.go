@@ -11,161 +11,46 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/keyward/apikey/audit"
 )
 
 // Audit log
 //
-// The Manager records an AuditEvent for every management action it
+// The Manager records an audit.Event for every management action it
 // performs (create, update, disable, enable, rotate, revoke) and for two
 // security events of Verify: a revoked key presented (key.revoked_used,
 // OWASP's authn_token_reuse, critical) and an expired key presented
-// (key.expired_used). Each event goes to the AuditSink (slog by default)
-// and, when the Store also implements AuditStore (memstore and sqlstore
+// (key.expired_used). Each event goes to the audit.Sink (slog by default)
+// and, when the Store also implements audit.Store (memstore and sqlstore
 // do), into the store, where ListAudit finds it. An event names keys by ID;
 // it never holds a key.
 //
 // The actor, client address and request ID come from the context
-// (ContextWithActor; the admin handler sets them, and behind the middleware the
+// (audit.ContextWithActor; the admin handler sets them, and behind the middleware the
 // key in the context is the actor). Verify's events carry them only when
 // the context passed to Verify has them: the middleware does not add them,
 // to keep the success path free of work; its LogFailures log names the
 // client of every refusal.
 
-// AuditAction names what happened.
-type AuditAction string
-
-const (
-	ActionKeyCreated     AuditAction = "key.created"
-	ActionKeyUpdated     AuditAction = "key.updated" // name or metadata
-	ActionKeyDisabled    AuditAction = "key.disabled"
-	ActionKeyEnabled     AuditAction = "key.enabled"
-	ActionKeyRotated     AuditAction = "key.rotated" // on the old key; the new key gets key.created
-	ActionKeyRevoked     AuditAction = "key.revoked"
-	ActionKeyRevokedUsed AuditAction = "key.revoked_used" // a revoked key was presented
-	ActionKeyExpiredUsed AuditAction = "key.expired_used" // an expired key was presented
-)
-
-// auditActions lists every action, in the order above.
-func auditActions() []AuditAction {
-	return []AuditAction{ActionKeyCreated, ActionKeyUpdated, ActionKeyDisabled, ActionKeyEnabled,
-		ActionKeyRotated, ActionKeyRevoked, ActionKeyRevokedUsed, ActionKeyExpiredUsed}
-}
-
-// valid reports whether a is one of the actions above.
-func (a AuditAction) valid() bool {
-	for _, b := range auditActions() {
-		if a == b {
-			return true
-		}
-	}
-	return false
-}
-
-// Outcomes of an AuditEvent.
-const (
-	OutcomeSuccess = "success" // the action was done
-	OutcomeFailure = "failure" // the request was refused (key.revoked_used, key.expired_used)
-)
-
-// Actor types: who acted.
-const (
-	ActorAPIKey = "api_key" // an API key, by ID (the default behind the middleware)
-	ActorUser   = "user"    // a user of the host's own authentication (an admin.Authorizer)
-	ActorCLI    = "cli"     // an operator at the command line (cmd/apikey)
-	ActorSystem = "system"  // the service itself; also when nothing else is known
-)
-
-// Actor is who performs a management action and from where, for the
-// audit log. Put it in the context with ContextWithActor; the admin handler does.
-// Without one, the key in the context (FromContext) is the actor.
-type Actor struct {
-	Type       string // ActorAPIKey, ActorUser, ActorCLI, ActorSystem, or the host's own
-	ID         string // the key ID or user ID
-	ClientAddr string // the client's address, as the host sees it
-	RequestID  string // the request's correlation ID, if any
-}
-
-type actorKey struct{}
-
-// ContextWithActor returns a copy of ctx carrying a, for the audit events of the
-// Manager calls made with it.
-func ContextWithActor(ctx context.Context, a Actor) context.Context {
-	return context.WithValue(ctx, actorKey{}, a)
-}
-
-// actorFromContext returns the actor of ctx: the one set with ContextWithActor,
+// actorFromContext returns the actor of ctx: the one set with audit.ContextWithActor,
 // else the API key in ctx (FromContext), else false.
-func actorFromContext(ctx context.Context) (Actor, bool) {
-	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
+func actorFromContext(ctx context.Context) (audit.Actor, bool) {
+	if a, ok := audit.ActorFromContext(ctx); ok {
 		return a, true
 	}
 	if k, ok := FromContext(ctx); ok {
-		return Actor{Type: ActorAPIKey, ID: k.ID}, true
+		return audit.Actor{Type: audit.ActorAPIKey, ID: k.ID}, true
 	}
-	return Actor{}, false
+	return audit.Actor{}, false
 }
 
-// AuditEvent is one entry of the audit log. It never holds a key.
-type AuditEvent struct {
-	ID         string            `json:"id"` // UUIDv7: IDs sort in time order
-	Time       time.Time         `json:"time"`
-	Action     AuditAction       `json:"action"`
-	Outcome    string            `json:"outcome"`
-	ActorType  string            `json:"actor_type"`
-	ActorID    string            `json:"actor_id"`
-	OwnerID    string            `json:"owner_id"`
-	KeyID      string            `json:"key_id"`
-	KeyName    string            `json:"key_name"`
-	ClientAddr string            `json:"client_addr"`
-	RequestID  string            `json:"request_id"`
-	Details    map[string]string `json:"details,omitempty"` // e.g. new_key_id of a rotation; never a key
-}
-
-// AuditSink receives every audit event, e.g. to forward it to a SIEM. It
-// is called synchronously after the action; it must be safe for concurrent
-// use and should not block for long.
-type AuditSink interface {
-	Audit(ctx context.Context, ev *AuditEvent)
-}
-
-// AuditStore persists audit events. A Store that also implements it keeps
-// the Manager's audit log; store/storetest checks it.
-//
-// The contract is the Store's: context first, ErrNotFound never (an empty
-// list is not an error), strings verbatim, times in UTC with microsecond
-// precision, safe for concurrent use. Events passed in belong to the
-// caller.
-type AuditStore interface {
-	// AppendAudit adds an event. ErrConflict if its ID exists.
-	AppendAudit(ctx context.Context, ev *AuditEvent) error
-	// ListAudit returns at most q.Limit events (q.Limit > 0) matching q,
-	// in ascending ID order with ID > q.After, or with q.Reverse in
-	// descending ID order with ID < q.After.
-	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
-}
-
-// AuditQuery selects and pages audit events. Empty fields do not filter.
-type AuditQuery struct {
-	OwnerID string
-	KeyID   string
-	Action  AuditAction
-	Since   time.Time // events at or after Since
-	Until   time.Time // events before Until
-	// Reverse lists newest first.
-	Reverse bool
-	// Limit is the page size: 0 means 100; the Manager caps it at 1000.
-	Limit int
-	// After is the ID of the previous page's last event.
-	After string
-}
-
-// ListAudit returns a page of audit events; see AuditQuery. ErrNoAuditStore
+// ListAudit returns a page of audit events; see audit.Query. ErrNoAuditStore
 // when no store keeps them.
-func (m *Manager) ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, error) {
+func (m *Manager) ListAudit(ctx context.Context, q audit.Query) ([]*audit.Event, error) {
 	if m.audit.store == nil {
 		return nil, ErrNoAuditStore
 	}
-	if q.Action != "" && !q.Action.valid() {
+	if q.Action != "" && !q.Action.Valid() {
 		return nil, paramErr("action", "must be an audit action such as key.created or key.revoked_used")
 	}
 	var err error
@@ -183,10 +68,10 @@ func (m *Manager) ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, e
 // key presented): above slog.LevelError, as OWASP's CRITICAL.
 const levelCritical = slog.LevelError + 4
 
-// slogAuditSink is the AuditSink of NewSlogAuditSink.
+// slogAuditSink is the audit.Sink of NewSlogAuditSink.
 type slogAuditSink struct{ logger *slog.Logger }
 
-// NewSlogAuditSink returns an AuditSink writing audit events to l, one
+// NewSlogAuditSink returns an audit.Sink writing audit events to l, one
 // record per event, named and levelled as the OWASP Logging Vocabulary
 // does: authn_token_created (INFO), authn_token_revoked (INFO),
 // authn_token_reuse (a revoked key presented: slog.LevelError+4, OWASP's
@@ -195,7 +80,7 @@ type slogAuditSink struct{ logger *slog.Logger }
 // authn_token_expired (an expired key presented: WARN). Values go through
 // the handler's quoting (JSON or text), so they cannot forge log lines. It
 // is the default sink, over the Manager's logger (WithLogger).
-func NewSlogAuditSink(l *slog.Logger) (AuditSink, error) {
+func NewSlogAuditSink(l *slog.Logger) (audit.Sink, error) {
 	if l == nil {
 		return nil, paramErr("logger", "must not be nil")
 	}
@@ -204,24 +89,24 @@ func NewSlogAuditSink(l *slog.Logger) (AuditSink, error) {
 
 // owaspEvent returns the OWASP Logging Vocabulary name of action and its
 // level; see NewSlogAuditSink.
-func owaspEvent(action AuditAction) (string, slog.Level) {
+func owaspEvent(action audit.Action) (string, slog.Level) {
 	switch action {
-	case ActionKeyCreated:
+	case audit.KeyCreated:
 		return "authn_token_created", slog.LevelInfo
-	case ActionKeyRevoked:
+	case audit.KeyRevoked:
 		return "authn_token_revoked", slog.LevelInfo
-	case ActionKeyRevokedUsed:
+	case audit.KeyRevokedUsed:
 		return "authn_token_reuse", levelCritical
-	case ActionKeyExpiredUsed:
+	case audit.KeyExpiredUsed:
 		return "authn_token_expired", slog.LevelWarn
-	case ActionKeyUpdated, ActionKeyDisabled, ActionKeyEnabled, ActionKeyRotated:
+	case audit.KeyUpdated, audit.KeyDisabled, audit.KeyEnabled, audit.KeyRotated:
 		return "authn_token_" + string(action[len("key."):]), slog.LevelInfo
 	}
 	return "authn_token_event", slog.LevelInfo
 }
 
-// Audit implements AuditSink.
-func (s *slogAuditSink) Audit(ctx context.Context, ev *AuditEvent) {
+// Audit implements audit.Sink.
+func (s *slogAuditSink) Audit(ctx context.Context, ev *audit.Event) {
 	name, level := owaspEvent(ev.Action)
 	if !s.logger.Enabled(ctx, level) {
 		return
@@ -251,8 +136,8 @@ func (s *slogAuditSink) Audit(ctx context.Context, ev *AuditEvent) {
 
 // auditor records the Manager's audit events.
 type auditor struct {
-	sink    AuditSink  // never nil
-	store   AuditStore // nil: no persistent log
+	sink    audit.Sink  // never nil
+	store   audit.Store // nil: no persistent log
 	now     func() time.Time
 	logger  *slog.Logger
 	timeout time.Duration
@@ -272,7 +157,7 @@ func newAuditor(c *config, store Store, logger *slog.Logger) (*auditor, error) {
 	}
 	if c.auditStoreSet {
 		a.store = c.auditStore // nil: none
-	} else if as, ok := store.(AuditStore); ok {
+	} else if as, ok := store.(audit.Store); ok {
 		a.store = as
 	}
 	return a, nil
@@ -281,29 +166,29 @@ func newAuditor(c *config, store Store, logger *slog.Logger) (*auditor, error) {
 // record emits one event about key k. The action has been done (or, for
 // the *_used events, refused): a failure to persist the event is logged,
 // not returned.
-func (a *auditor) record(ctx context.Context, action AuditAction, k *Key, details map[string]string) {
+func (a *auditor) record(ctx context.Context, action audit.Action, k *Key, details map[string]string) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		a.logger.LogAttrs(ctx, slog.LevelError, "apikey: generating an audit event id failed",
 			slog.String("action", string(action)), slog.String("key_id", k.ID))
 		return
 	}
-	ev := &AuditEvent{
+	ev := &audit.Event{
 		ID:      id.String(),
 		Time:    a.now().UTC().Truncate(time.Microsecond),
 		Action:  action,
-		Outcome: OutcomeSuccess,
+		Outcome: audit.Success,
 		OwnerID: k.OwnerID,
 		KeyID:   k.ID,
 		KeyName: k.Name,
 		Details: details,
 	}
-	if action == ActionKeyRevokedUsed || action == ActionKeyExpiredUsed {
-		ev.Outcome = OutcomeFailure
+	if action == audit.KeyRevokedUsed || action == audit.KeyExpiredUsed {
+		ev.Outcome = audit.Failure
 	}
 	actor, ok := actorFromContext(ctx)
 	if !ok {
-		actor.Type = ActorSystem
+		actor.Type = audit.ActorSystem
 	}
 	ev.ActorType, ev.ActorID, ev.ClientAddr, ev.RequestID = actor.Type, actor.ID, actor.ClientAddr, actor.RequestID
 	a.sink.Audit(ctx, ev)
@@ -324,7 +209,7 @@ func (a *auditor) record(ctx context.Context, action AuditAction, k *Key, detail
 // Verify, at most once per key and action per minute: a flood of one
 // revoked key cannot flood the log. The next event counts the ones left
 // out (details.suppressed).
-func (a *auditor) recordUse(ctx context.Context, action AuditAction, k *Key) {
+func (a *auditor) recordUse(ctx context.Context, action audit.Action, k *Key) {
 	n, ok := a.used.allow(k.ID+" "+string(action), a.now())
 	if !ok {
 		return
@@ -383,7 +268,7 @@ func (t *usedThrottle) allow(key string, now time.Time) (suppressed int, ok bool
 	return 0, true
 }
 
-var _ AuditSink = (*slogAuditSink)(nil)
+var _ audit.Sink = (*slogAuditSink)(nil)
 
 // auditUpdate records what an Update changed: key.updated for the name or
 // metadata (details.fields names which), key.disabled or key.enabled for
@@ -397,23 +282,23 @@ func (m *Manager) auditUpdate(ctx context.Context, k *Key, p UpdateParams) {
 		fields = append(fields, "metadata")
 	}
 	if len(fields) > 0 {
-		m.audit.record(ctx, ActionKeyUpdated, k, map[string]string{"fields": strings.Join(fields, ",")})
+		m.audit.record(ctx, audit.KeyUpdated, k, map[string]string{"fields": strings.Join(fields, ",")})
 	}
 	switch {
 	case p.Disabled == nil:
 	case *p.Disabled:
-		m.audit.record(ctx, ActionKeyDisabled, k, nil)
+		m.audit.record(ctx, audit.KeyDisabled, k, nil)
 	default:
-		m.audit.record(ctx, ActionKeyEnabled, k, nil)
+		m.audit.record(ctx, audit.KeyEnabled, k, nil)
 	}
 }
 
 // auditRotate records a rotation: key.rotated on the old key, key.created
 // on its successor, each naming the other.
 func (m *Manager) auditRotate(ctx context.Context, old, next *Key, grace time.Duration) {
-	m.audit.record(ctx, ActionKeyRotated, old, map[string]string{
+	m.audit.record(ctx, audit.KeyRotated, old, map[string]string{
 		"new_key_id":    next.ID,
 		"grace_seconds": strconv.FormatInt(int64(grace/time.Second), 10),
 	})
-	m.audit.record(ctx, ActionKeyCreated, next, map[string]string{"rotated_from_id": old.ID})
+	m.audit.record(ctx, audit.KeyCreated, next, map[string]string{"rotated_from_id": old.ID})
 }

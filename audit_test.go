@@ -15,25 +15,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 	"github.com/keyward/apikey/store/memstore"
 )
 
-// sinkRecorder is an AuditSink that keeps what it receives.
+// sinkRecorder is an audit.Sink that keeps what it receives.
 type sinkRecorder struct {
 	mu  sync.Mutex
-	evs []apikey.AuditEvent
+	evs []audit.Event
 }
 
-func (s *sinkRecorder) Audit(_ context.Context, ev *apikey.AuditEvent) {
+func (s *sinkRecorder) Audit(_ context.Context, ev *audit.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.evs = append(s.evs, *ev)
 }
 
-func (s *sinkRecorder) actions() []apikey.AuditAction {
+func (s *sinkRecorder) actions() []audit.Action {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []apikey.AuditAction
+	var out []audit.Action
 	for _, ev := range s.evs {
 		out = append(out, ev.Action)
 	}
@@ -44,8 +45,8 @@ func TestAuditEveryManagementAction(t *testing.T) {
 	t.Parallel()
 	sink := &sinkRecorder{}
 	m := newManager(t, memstore.New(), apikey.WithAuditSink(sink))
-	actor := apikey.Actor{Type: apikey.ActorUser, ID: "user_7", ClientAddr: "192.0.2.9:5000", RequestID: "req_1"}
-	ctx := apikey.ContextWithActor(context.Background(), actor)
+	actor := audit.Actor{Type: audit.ActorUser, ID: "user_7", ClientAddr: "192.0.2.9:5000", RequestID: "req_1"}
+	ctx := audit.ContextWithActor(context.Background(), actor)
 
 	k, secret1, err := m.Create(ctx, apikey.CreateParams{Name: "ci", OwnerID: "org_1", Scopes: []string{"read"}})
 	require.NoError(t, err)
@@ -59,17 +60,17 @@ func TestAuditEveryManagementAction(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Revoke(ctx, next.ID))
 
-	want := []apikey.AuditAction{apikey.ActionKeyCreated, apikey.ActionKeyUpdated, apikey.ActionKeyDisabled,
-		apikey.ActionKeyEnabled, apikey.ActionKeyRotated, apikey.ActionKeyCreated, apikey.ActionKeyRevoked}
+	want := []audit.Action{audit.KeyCreated, audit.KeyUpdated, audit.KeyDisabled,
+		audit.KeyEnabled, audit.KeyRotated, audit.KeyCreated, audit.KeyRevoked}
 	assert.Equal(t, want, sink.actions())
 
-	stored, err := m.ListAudit(context.Background(), apikey.AuditQuery{OwnerID: "org_1"})
+	stored, err := m.ListAudit(context.Background(), audit.Query{OwnerID: "org_1"})
 	require.NoError(t, err)
 	require.Len(t, stored, len(want), "every event is persisted in the store")
 	for i, ev := range stored {
 		assert.Equal(t, want[i], ev.Action)
-		assert.Equal(t, apikey.OutcomeSuccess, ev.Outcome)
-		assert.Equal(t, actor, apikey.Actor{Type: ev.ActorType, ID: ev.ActorID, ClientAddr: ev.ClientAddr, RequestID: ev.RequestID})
+		assert.Equal(t, audit.Success, ev.Outcome)
+		assert.Equal(t, actor, audit.Actor{Type: ev.ActorType, ID: ev.ActorID, ClientAddr: ev.ClientAddr, RequestID: ev.RequestID})
 		assert.Equal(t, "org_1", ev.OwnerID)
 		assert.Equal(t, time.UTC, ev.Time.Location())
 		assert.NotEmpty(t, ev.ID)
@@ -80,7 +81,7 @@ func TestAuditEveryManagementAction(t *testing.T) {
 	assert.Equal(t, map[string]string{"rotated_from_id": k.ID}, stored[5].Details)
 	assert.Equal(t, next.ID, stored[6].KeyID)
 
-	byKey, err := m.ListAudit(context.Background(), apikey.AuditQuery{KeyID: k.ID, Action: apikey.ActionKeyRotated})
+	byKey, err := m.ListAudit(context.Background(), audit.Query{KeyID: k.ID, Action: audit.KeyRotated})
 	require.NoError(t, err)
 	require.Len(t, byKey, 1)
 
@@ -105,8 +106,8 @@ func TestAuditActorFromContextKey(t *testing.T) {
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
 	require.Len(t, sink.evs, 3)
-	assert.Equal(t, apikey.ActorSystem, sink.evs[0].ActorType, "no actor in the context")
-	assert.Equal(t, apikey.ActorAPIKey, sink.evs[1].ActorType)
+	assert.Equal(t, audit.ActorSystem, sink.evs[0].ActorType, "no actor in the context")
+	assert.Equal(t, audit.ActorAPIKey, sink.evs[1].ActorType)
 	assert.Equal(t, caller.ID, sink.evs[1].ActorID)
 }
 
@@ -135,14 +136,14 @@ func TestAuditRevokedAndExpiredUseThrottled(t *testing.T) {
 		_, err = m.Verify(ctx, secret)
 		require.ErrorIs(t, err, apikey.ErrRevoked)
 
-		evs, err := m.ListAudit(ctx, apikey.AuditQuery{Action: apikey.ActionKeyRevokedUsed})
+		evs, err := m.ListAudit(ctx, audit.Query{Action: audit.KeyRevokedUsed})
 		require.NoError(t, err)
 		require.Len(t, evs, 2, "one per key per minute")
-		assert.Equal(t, apikey.OutcomeFailure, evs[0].Outcome)
+		assert.Equal(t, audit.Failure, evs[0].Outcome)
 		assert.Equal(t, revoked.ID, evs[0].KeyID)
 		assert.Nil(t, evs[0].Details)
 		assert.Equal(t, map[string]string{"suppressed": "4"}, evs[1].Details)
-		evs, err = m.ListAudit(ctx, apikey.AuditQuery{Action: apikey.ActionKeyExpiredUsed})
+		evs, err = m.ListAudit(ctx, audit.Query{Action: audit.KeyExpiredUsed})
 		require.NoError(t, err)
 		require.Len(t, evs, 1)
 	})
@@ -175,7 +176,7 @@ func TestSlogAuditSink(t *testing.T) {
 	assert.Equal(t, []string{"authn_token_created", "authn_token_revoked", "authn_token_reuse"}, msgs)
 	assert.Equal(t, []string{"INFO", "INFO", "ERROR+4"}, levels, "a revoked key presented is critical")
 	assert.NotContains(t, buf.String(), secret)
-	for _, a := range apikey.AuditActions() {
+	for _, a := range audit.Actions() {
 		name, _ := apikey.OWASPEvent(a)
 		assert.True(t, strings.HasPrefix(name, "authn_token_"), a)
 	}
@@ -185,12 +186,12 @@ func TestListAuditErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m := newManager(t, memstore.New(), apikey.WithAuditStore(nil))
-	_, err := m.ListAudit(ctx, apikey.AuditQuery{})
+	_, err := m.ListAudit(ctx, audit.Query{})
 	require.ErrorIs(t, err, apikey.ErrNoAuditStore)
 	create(t, m, apikey.CreateParams{}) // no store, no failure
 
 	m = newManager(t, memstore.New())
-	for _, q := range []apikey.AuditQuery{{Action: "key.eaten"}, {Limit: -1}} {
+	for _, q := range []audit.Query{{Action: "key.eaten"}, {Limit: -1}} {
 		_, err = m.ListAudit(ctx, q)
 		require.ErrorIs(t, err, apikey.ErrInvalidParams, "%+v", q)
 	}

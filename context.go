@@ -85,9 +85,9 @@ func (c *authContext) Value(k any) any {
 	return c.Context.Value(k)
 }
 
-// AuthMethodAPIKey is what AuthMethod reports for a request authenticated
+// authMethodAPIKey is what AuthMethod reports for a request authenticated
 // with an API key.
-const AuthMethodAPIKey = "api_key"
+const authMethodAPIKey = "api_key"
 
 // NewContext returns a copy of ctx carrying k and this Manager's scope
 // rules, as the middleware does after a successful Verify: for handlers
@@ -105,7 +105,7 @@ func newKeyContext(ctx context.Context, k *Key, m *Manager) *authContext {
 		rec Record
 	}{}
 	c.rec.Key = *k
-	c.authContext = authContext{Context: ctx, rec: &c.rec, manager: m, method: AuthMethodAPIKey, room: roomOf(Decision{})}
+	c.authContext = authContext{Context: ctx, rec: &c.rec, manager: m, method: authMethodAPIKey, room: roomOf(Decision{})}
 	return &c.authContext
 }
 
@@ -130,7 +130,7 @@ func FromContext(ctx context.Context) (*Key, bool) {
 	return &c.rec.Key, true
 }
 
-// AuthMethod returns how the request was authenticated: AuthMethodAPIKey,
+// AuthMethod returns how the request was authenticated: "api_key",
 // what a fallback authenticator set with ContextWithAuthMethod, or "" when it was
 // not.
 func AuthMethod(ctx context.Context) string {

@@ -56,7 +56,7 @@ var (
 	// closed (the middleware answers 503), never treat it as a bad key.
 	ErrStoreUnavailable = errors.New("apikey: store unavailable")
 	// ErrNoAuditStore: ListAudit on a Manager whose store keeps no audit
-	// log (see AuditStore and WithAuditStore).
+	// log (see audit.Store and WithAuditStore).
 	ErrNoAuditStore = errors.New("apikey: the store keeps no audit log")
 	// ErrClosed: the Manager was closed. It matches ErrStoreUnavailable, so
 	// a closed Manager fails closed.

@@ -35,11 +35,8 @@ func ClientAddr(r *http.Request, trusted ...netip.Prefix) string {
 	return newFailureThrottle(PerMinute(1), trusted).clientAddr(r)
 }
 
-// AuditActions and OWASPEvent expose the audit vocabulary for its test.
-var (
-	AuditActions = auditActions
-	OWASPEvent   = owaspEvent
-)
+// OWASPEvent exposes the slog sink's vocabulary for its test.
+var OWASPEvent = owaspEvent
 
 // DigestScheme names the scheme new keys are digested with: "sha256/v2", or
 // "hmac-sha256/v2:<pepper id>" under WithPepper. Records of other schemes

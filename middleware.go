@@ -434,7 +434,7 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		return
 	}
 	setRateLimitHeaders(w.Header(), d, a.responder.draftHeaders, &a.manager.limits)
-	ac := &authContext{Context: r.Context(), rec: rec, manager: a.manager, method: AuthMethodAPIKey,
+	ac := &authContext{Context: r.Context(), rec: rec, manager: a.manager, method: authMethodAPIKey,
 		responder: a.responder, room: roomOf(d)}
 	if route != nil && !charged && a.check == nil {
 		ac.state = stateRoute

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"maps"
 	"time"
+
+	"github.com/keyward/apikey/audit"
 )
 
 // Option configures a Manager. Options are checked by New, which reports
@@ -35,9 +37,9 @@ type config struct {
 	limiterOpen   bool
 	clockSet      bool
 
-	auditSink     AuditSink // see audit.go
+	auditSink     audit.Sink // see audit.go
 	auditSinkSet  bool
-	auditStore    AuditStore
+	auditStore    audit.Store
 	auditStoreSet bool
 }
 
@@ -278,13 +280,13 @@ func (c *config) environments() (live, test bool, err error) {
 // WithAuditSink sets where audit events are sent besides the store. The
 // default is NewSlogAuditSink over the Manager's logger (WithLogger), which
 // discards unless a logger is set.
-func WithAuditSink(s AuditSink) Option {
+func WithAuditSink(s audit.Sink) Option {
 	return func(c *config) { c.auditSink, c.auditSinkSet = s, true }
 }
 
 // WithAuditStore sets where audit events are persisted, instead of the
-// Store (when it implements AuditStore). nil keeps no audit log in any
+// Store (when it implements audit.Store). nil keeps no audit log in any
 // store.
-func WithAuditStore(s AuditStore) Option {
+func WithAuditStore(s audit.Store) Option {
 	return func(c *config) { c.auditStore, c.auditStoreSet = s, true }
 }

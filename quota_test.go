@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 	"github.com/keyward/apikey/store/memstore"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -303,7 +304,7 @@ func (s *stallingStore) ConsumeQuota(ctx context.Context, id string, cost int64,
 	return s.Store.ConsumeQuota(ctx, id, cost, period)
 }
 
-func (s *stallingStore) AppendAudit(ctx context.Context, ev *apikey.AuditEvent) error {
+func (s *stallingStore) AppendAudit(ctx context.Context, ev *audit.Event) error {
 	if s.stallAudit.Load() {
 		return stall(ctx)
 	}

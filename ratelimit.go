@@ -25,12 +25,13 @@ type Limit struct {
 	Burst    int           `json:"burst,omitempty"`
 }
 
-// PerSecond, PerMinute, PerHour and PerDay return the Limit of n requests
-// per that period, with bursts of n.
+// PerSecond, PerMinute and PerHour return the Limit of n requests
+// per that period, with bursts of n. There is no PerDay: a day-long token
+// bucket refills all day long, which is rarely what "per day" means; a
+// Quota with RefillDaily is (or Limit{Requests: n, Period: 24 * time.Hour}).
 func PerSecond(n int) Limit { return Limit{Requests: n, Period: time.Second} }
 func PerMinute(n int) Limit { return Limit{Requests: n, Period: time.Minute} }
 func PerHour(n int) Limit   { return Limit{Requests: n, Period: time.Hour} }
-func PerDay(n int) Limit    { return Limit{Requests: n, Period: 24 * time.Hour} }
 
 // IsZero reports whether l is the zero Limit, which means "no limit".
 func (l Limit) IsZero() bool { return l.Requests == 0 && l.Period == 0 && l.Burst == 0 }

@@ -3,7 +3,7 @@ package admin
 import (
 	"net/http"
 
-	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
 // listAudit answers GET /audit-events: the caller's owner's events (every
@@ -20,18 +20,18 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, p *Principal
 		h.write(w, r, fromError(err))
 		return
 	}
-	same := func(ev *apikey.AuditEvent) *apikey.AuditEvent { return ev }
-	respond(w, http.StatusOK, paginate(evs, limit, func(ev *apikey.AuditEvent) string { return ev.ID }, same))
+	same := func(ev *audit.Event) *audit.Event { return ev }
+	respond(w, http.StatusOK, paginate(evs, limit, func(ev *audit.Event) string { return ev.ID }, same))
 }
 
-func auditQuery(r *http.Request, p *Principal) (aq apikey.AuditQuery, limit int, e *apiError) {
+func auditQuery(r *http.Request, p *Principal) (aq audit.Query, limit int, e *apiError) {
 	q, e := queryOf(r, "key_id", "action", "since", "until", "limit", "cursor", "owner_id")
 	if e != nil {
 		return aq, 0, e
 	}
 	aq.Reverse = true
 	aq.KeyID = q.get("key_id")
-	aq.Action = apikey.AuditAction(q.get("action")) // an unknown one is the Manager's to refuse
+	aq.Action = audit.Action(q.get("action")) // an unknown one is the Manager's to refuse
 	if aq.OwnerID, e = ownerFilter(q, p); e == nil {
 		if limit, e = q.limit(); e == nil {
 			if aq.After, e = q.cursor(); e == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/apikey"
 	"github.com/keyward/apikey/admin"
+	"github.com/keyward/apikey/audit"
 	"github.com/keyward/apikey/store/memstore"
 )
 
@@ -102,10 +103,10 @@ func TestAuthorizer(t *testing.T) {
 	a := e.do("POST", "/v1/api-keys", "", map[string]any{"name": "by a person", "owner_id": "org_5", "scopes": []string{"*"}}, session...)
 	require.Equal(t, http.StatusCreated, a.status, a.body)
 	assert.Equal(t, "org_5", a.str("owner_id"))
-	evs, err := e.m.ListAudit(context.Background(), apikey.AuditQuery{KeyID: a.str("id")})
+	evs, err := e.m.ListAudit(context.Background(), audit.Query{KeyID: a.str("id")})
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
-	assert.Equal(t, apikey.ActorUser, evs[0].ActorType)
+	assert.Equal(t, audit.ActorUser, evs[0].ActorType)
 	assert.Equal(t, "user_1", evs[0].ActorID)
 
 	// An API key is not a session: hookstream's rule.

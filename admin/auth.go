@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
 // Principal is who calls the handler and what they may do.
 type Principal struct {
 	// ActorType and ActorID name the caller in the audit log:
-	// apikey.ActorAPIKey and the key's ID, or apikey.ActorUser (the
+	// audit.ActorAPIKey and the key's ID, or audit.ActorUser (the
 	// default when empty) and the host's user ID.
 	ActorType string
 	ActorID   string
@@ -59,7 +60,7 @@ type Authorizer func(r *http.Request) (*Principal, error)
 // one), its scopes, its environment when it is a test key, and its expiry.
 func KeyPrincipal(k *apikey.Key) *Principal {
 	p := &Principal{
-		ActorType: apikey.ActorAPIKey,
+		ActorType: audit.ActorAPIKey,
 		ActorID:   k.ID,
 		OwnerID:   k.OwnerID,
 		AllOwners: k.OwnerID == "",

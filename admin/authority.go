@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 	"github.com/keyward/apikey/internal/scope"
 )
 
@@ -74,7 +75,7 @@ func specOf(p *Principal, k *apikey.Key) keySpec {
 
 // isKey reports whether p is the API key id.
 func (p *Principal) isKey(id string) bool {
-	return p.ActorType == apikey.ActorAPIKey && p.ActorID == id
+	return p.ActorType == audit.ActorAPIKey && p.ActorID == id
 }
 
 // authorize applies the rule set with the Manager's scope rules.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
 // authorize is a pure function of the caller and the key: every rule, one
@@ -16,7 +17,7 @@ func TestAuthorizeRules(t *testing.T) {
 	exact := func(held []string, scope string) bool { return slices.Contains(held, scope) }
 	soon := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	quota := &apikey.Quota{Limit: 10, Refill: apikey.RefillDaily}
-	caller := Principal{ActorType: apikey.ActorAPIKey, ActorID: "k1", Scopes: []string{"a", "b"}, Plan: "free"}
+	caller := Principal{ActorType: audit.ActorAPIKey, ActorID: "k1", Scopes: []string{"a", "b"}, Plan: "free"}
 	for _, tc := range []struct {
 		name  string
 		p     func(p *Principal)

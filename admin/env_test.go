@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/apikey"
 	"github.com/keyward/apikey/admin"
+	"github.com/keyward/apikey/audit"
 	"github.com/keyward/apikey/store/memstore"
 	"github.com/keyward/apikey/store/sqlitestore"
 )
@@ -174,7 +175,7 @@ func (e *env) do(method, path, key string, body any, headers ...string) answer {
 // nor the audit log.
 func (e *env) noLeaks() {
 	e.t.Helper()
-	evs, err := e.m.ListAudit(context.Background(), apikey.AuditQuery{Limit: 1000})
+	evs, err := e.m.ListAudit(context.Background(), audit.Query{Limit: 1000})
 	require.NoError(e.t, err)
 	logged, err := json.Marshal(evs)
 	require.NoError(e.t, err)

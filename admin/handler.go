@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
 // route is one operation: a method on a path (as the OpenAPI document
@@ -185,9 +186,9 @@ func (h *handler) dispatch(path string) http.Handler {
 		}
 		actorType := p.ActorType
 		if actorType == "" {
-			actorType = apikey.ActorUser
+			actorType = audit.ActorUser
 		}
-		ctx := apikey.ContextWithActor(r.Context(), apikey.Actor{
+		ctx := audit.ContextWithActor(r.Context(), audit.Actor{
 			Type: actorType, ID: p.ActorID, ClientAddr: h.cfg.clientAddr(r), RequestID: h.requestID(r),
 		})
 		w.Header().Set("Cache-Control", "no-store")

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 	"github.com/keyward/apikey/store/sqlstore"
 	"github.com/keyward/apikey/store/storetest"
 )
@@ -55,10 +56,10 @@ func TestMySQLCharsetUTF8(t *testing.T) {
 	assert.Equal(t, newName, got.Name)
 	assert.Equal(t, md, got.Metadata)
 
-	ev := storetest.Event(apikey.ActionKeyUpdated, rec.OwnerID, rec.ID, got.CreatedAt)
+	ev := storetest.Event(audit.KeyUpdated, rec.OwnerID, rec.ID, got.CreatedAt)
 	ev.KeyName, ev.Details = newName, map[string]string{"name": emoji}
 	require.NoError(t, s.AppendAudit(ctx, ev), "AppendAudit")
-	evs, err := s.ListAudit(ctx, apikey.AuditQuery{KeyID: rec.ID, Limit: 10})
+	evs, err := s.ListAudit(ctx, audit.Query{KeyID: rec.ID, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	assert.Equal(t, newName, evs[0].KeyName)

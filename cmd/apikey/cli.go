@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
 // Exit codes.
@@ -139,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	c := &cli{g: g, stdout: stdout, stderr: stderr}
-	ctx := apikey.ContextWithActor(context.Background(), apikey.Actor{Type: apikey.ActorCLI, ID: operator()})
+	ctx := audit.ContextWithActor(context.Background(), audit.Actor{Type: audit.ActorCLI, ID: operator()})
 	err = c.open(cmd.name == "migrate")
 	if err == nil {
 		err = do(ctx, c, positional)

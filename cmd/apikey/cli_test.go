@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 	"github.com/keyward/apikey/store/sqlitestore"
 )
 
@@ -140,16 +141,16 @@ func lifecycle(t *testing.T, dsn string) {
 	assert.Equal(t, exitNotFound, s.run("revoke", rotated.ID).code, "already revoked")
 	assert.Equal(t, exitNotFound, s.run("get", "no-such-key").code)
 
-	var events []apikey.AuditEvent
+	var events []audit.Event
 	s.ok(&events, "audit", "--key", ci.ID, "--oldest-first")
-	var actions []apikey.AuditAction
+	var actions []audit.Action
 	for _, ev := range events {
 		actions = append(actions, ev.Action)
-		assert.Equal(t, apikey.ActorCLI, ev.ActorType)
+		assert.Equal(t, audit.ActorCLI, ev.ActorType)
 		assert.NotEmpty(t, ev.ActorID)
 	}
-	assert.Equal(t, []apikey.AuditAction{apikey.ActionKeyCreated, apikey.ActionKeyUpdated, apikey.ActionKeyUpdated,
-		apikey.ActionKeyDisabled, apikey.ActionKeyEnabled, apikey.ActionKeyRotated}, actions)
+	assert.Equal(t, []audit.Action{audit.KeyCreated, audit.KeyUpdated, audit.KeyUpdated,
+		audit.KeyDisabled, audit.KeyEnabled, audit.KeyRotated}, actions)
 	s.ok(&events, "audit", "--action", "key.revoked")
 	require.Len(t, events, 1)
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
 type runFunc = func(ctx context.Context, c *cli, args []string) error
@@ -259,7 +260,7 @@ func revokeFlags(*flag.FlagSet) runFunc {
 
 func auditFlags(fs *flag.FlagSet) runFunc {
 	var (
-		q            apikey.AuditQuery
+		q            audit.Query
 		action       string
 		since, until timeFlag
 		oldest       bool
@@ -276,7 +277,7 @@ func auditFlags(fs *flag.FlagSet) runFunc {
 		if q.Limit < 1 || q.Limit > 1000 {
 			return usagef("--limit: want 1 to 1000")
 		}
-		q.Action, q.Since, q.Until, q.Reverse = apikey.AuditAction(action), since.t, until.t, !oldest
+		q.Action, q.Since, q.Until, q.Reverse = audit.Action(action), since.t, until.t, !oldest
 		evs, err := c.m.ListAudit(ctx, q)
 		if err != nil {
 			return err

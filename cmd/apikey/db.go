@@ -150,7 +150,7 @@ func (c *cli) open(migrating bool) error {
 	if p := os.Getenv("APIKEY_PEPPER"); p != "" {
 		opts = append(opts, apikey.WithPepper([]byte(p)))
 	}
-	if c.m, err = apikey.New(s.Store, opts...); err != nil { // the store itself: it may be an AuditStore too
+	if c.m, err = apikey.New(s.Store, opts...); err != nil { // the store itself: it may be an audit.Store too
 		return err
 	}
 	return nil

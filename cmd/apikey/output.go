@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
 // keyJSON is a key as --json prints it, in the shape of the REST API's
@@ -159,10 +160,10 @@ func (c *cli) printKeys(keys []*apikey.Key) error {
 	return tw.Flush()
 }
 
-func (c *cli) printEvents(evs []*apikey.AuditEvent) error {
+func (c *cli) printEvents(evs []*audit.Event) error {
 	if c.g.json {
 		if evs == nil {
-			evs = []*apikey.AuditEvent{}
+			evs = []*audit.Event{}
 		}
 		return c.printJSON(evs)
 	}

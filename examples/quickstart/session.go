@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyward/apikey"
 	"github.com/keyward/apikey/admin"
+	"github.com/keyward/apikey/audit"
 )
 
 // sessionCookie is the demo's session cookie: HttpOnly, SameSite=Strict.
@@ -85,5 +85,5 @@ func (s *sessions) authorize(r *http.Request) (*admin.Principal, error) {
 	if !ok {
 		return nil, errors.New("unknown or expired session")
 	}
-	return &admin.Principal{ActorType: apikey.ActorUser, ActorID: "demo-admin", AllOwners: true, AnyScope: true}, nil
+	return &admin.Principal{ActorType: audit.ActorUser, ActorID: "demo-admin", AllOwners: true, AnyScope: true}, nil
 }

@@ -9,20 +9,21 @@ import (
 	"sync"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
-var _ apikey.AuditStore = (*Store)(nil)
+var _ audit.Store = (*Store)(nil)
 
 // auditLog keeps audit events in ID order (IDs are UUIDv7, so appends are
 // almost always at the end).
 type auditLog struct {
 	mu     sync.RWMutex
-	events []*apikey.AuditEvent
+	events []*audit.Event
 	ids    map[string]bool
 }
 
-// AppendAudit implements apikey.AuditStore.
-func (s *Store) AppendAudit(ctx context.Context, ev *apikey.AuditEvent) error {
+// AppendAudit implements audit.Store.
+func (s *Store) AppendAudit(ctx context.Context, ev *audit.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -39,22 +40,22 @@ func (s *Store) AppendAudit(ctx context.Context, ev *apikey.AuditEvent) error {
 		l.ids = map[string]bool{}
 	}
 	l.ids[c.ID] = true
-	i, _ := slices.BinarySearchFunc(l.events, c.ID, func(e *apikey.AuditEvent, id string) int {
+	i, _ := slices.BinarySearchFunc(l.events, c.ID, func(e *audit.Event, id string) int {
 		return strings.Compare(e.ID, id)
 	})
 	l.events = slices.Insert(l.events, i, &c)
 	return nil
 }
 
-// ListAudit implements apikey.AuditStore.
-func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]*apikey.AuditEvent, error) {
+// ListAudit implements audit.Store.
+func (s *Store) ListAudit(ctx context.Context, q audit.Query) ([]*audit.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	l := &s.audit
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	var out []*apikey.AuditEvent
+	var out []*audit.Event
 	n := len(l.events)
 	for j := range n {
 		ev := l.events[j]
@@ -74,7 +75,7 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]*apikey.A
 	return out, nil
 }
 
-func matches(ev *apikey.AuditEvent, q *apikey.AuditQuery) bool {
+func matches(ev *audit.Event, q *audit.Query) bool {
 	return (q.OwnerID == "" || ev.OwnerID == q.OwnerID) &&
 		(q.KeyID == "" || ev.KeyID == q.KeyID) &&
 		(q.Action == "" || ev.Action == q.Action) &&

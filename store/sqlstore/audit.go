@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
-var _ apikey.AuditStore = (*Store)(nil)
+var _ audit.Store = (*Store)(nil)
 
 // auditColumns of audit_events, in the order AppendAudit writes and
 // decodeAudit reads them.
@@ -19,8 +19,8 @@ const auditColumns = "id, time, action, outcome, actor_type, actor_id, owner_id,
 
 func (s *Store) auditTable() string { return s.prefix + "audit_events" }
 
-// AppendAudit implements apikey.AuditStore with one INSERT.
-func (s *Store) AppendAudit(ctx context.Context, ev *apikey.AuditEvent) error {
+// AppendAudit implements audit.Store with one INSERT.
+func (s *Store) AppendAudit(ctx context.Context, ev *audit.Event) error {
 	details, err := encodeMetadata(ev.Details)
 	if err != nil {
 		return err
@@ -33,9 +33,9 @@ func (s *Store) AppendAudit(ctx context.Context, ev *apikey.AuditEvent) error {
 	return s.mapErr("append audit", err)
 }
 
-// ListAudit implements apikey.AuditStore with keyset pagination on id, on
+// ListAudit implements audit.Store with keyset pagination on id, on
 // the (owner_id, id) or (key_id, id) index when an owner or key is given.
-func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]*apikey.AuditEvent, error) {
+func (s *Store) ListAudit(ctx context.Context, q audit.Query) ([]*audit.Event, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
@@ -75,9 +75,9 @@ func (s *Store) ListAudit(ctx context.Context, q apikey.AuditQuery) ([]*apikey.A
 	return selectPage(ctx, s, "list audit", "SELECT "+auditColumns+" FROM "+s.auditTable(), conds, order, args, limit, decodeAudit)
 }
 
-func decodeAudit(row scanner) (*apikey.AuditEvent, error) {
+func decodeAudit(row scanner) (*audit.Event, error) {
 	var (
-		ev                                                       apikey.AuditEvent
+		ev                                                       audit.Event
 		id, actorType, actorID, owner, keyID, keyName, addr, req []byte
 		action                                                   string
 		at                                                       int64
@@ -87,7 +87,7 @@ func decodeAudit(row scanner) (*apikey.AuditEvent, error) {
 		&addr, &req, &details); err != nil {
 		return nil, err
 	}
-	ev.ID, ev.Time, ev.Action = string(id), time.UnixMicro(at).UTC(), apikey.AuditAction(action)
+	ev.ID, ev.Time, ev.Action = string(id), time.UnixMicro(at).UTC(), audit.Action(action)
 	ev.ActorType, ev.ActorID, ev.OwnerID = string(actorType), string(actorID), string(owner)
 	ev.KeyID, ev.KeyName, ev.ClientAddr, ev.RequestID = string(keyID), string(keyName), string(addr), string(req)
 	if details.Valid {

@@ -11,26 +11,27 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/audit"
 )
 
-// auditStore returns s as an AuditStore, or skips the test.
-func auditStore(t *testing.T, s apikey.Store) apikey.AuditStore {
+// auditStore returns s as an audit.Store, or skips the test.
+func auditStore(t *testing.T, s apikey.Store) audit.Store {
 	t.Helper()
-	as, ok := s.(apikey.AuditStore)
+	as, ok := s.(audit.Store)
 	if !ok {
-		t.Skip("the store does not implement apikey.AuditStore")
+		t.Skip("the store does not implement audit.Store")
 	}
 	return as
 }
 
 // Event returns a valid audit event for tests with a fresh UUIDv7 ID.
-func Event(action apikey.AuditAction, ownerID, keyID string, at time.Time) *apikey.AuditEvent {
-	return &apikey.AuditEvent{
+func Event(action audit.Action, ownerID, keyID string, at time.Time) *audit.Event {
+	return &audit.Event{
 		ID:         uuid.Must(uuid.NewV7()).String(),
 		Time:       at,
 		Action:     action,
-		Outcome:    apikey.OutcomeSuccess,
-		ActorType:  apikey.ActorAPIKey,
+		Outcome:    audit.Success,
+		ActorType:  audit.ActorAPIKey,
 		ActorID:    "actor_" + keyID,
 		OwnerID:    ownerID,
 		KeyID:      keyID,
@@ -40,12 +41,12 @@ func Event(action apikey.AuditAction, ownerID, keyID string, at time.Time) *apik
 	}
 }
 
-func equalEvents(got, want *apikey.AuditEvent) string {
+func equalEvents(got, want *audit.Event) string {
 	if !got.Time.Equal(want.Time) || got.Time.Location() != time.UTC {
 		return fmt.Sprintf("Time = %v, want %v in UTC", got.Time, want.Time)
 	}
 	type plain struct{ id, act, out, at, ai, own, key, name, addr, req string }
-	flat := func(e *apikey.AuditEvent) plain {
+	flat := func(e *audit.Event) plain {
 		return plain{e.ID, string(e.Action), e.Outcome, e.ActorType, e.ActorID, e.OwnerID, e.KeyID, e.KeyName,
 			e.ClientAddr, e.RequestID}
 	}
@@ -58,7 +59,7 @@ func equalEvents(got, want *apikey.AuditEvent) string {
 func testAudit(t *testing.T, s apikey.Store) {
 	as := auditStore(t, s)
 	ctx := context.Background()
-	ev := Event(apikey.ActionKeyRotated, "org_1", "key_1", base)
+	ev := Event(audit.KeyRotated, "org_1", "key_1", base)
 	ev.Details = map[string]string{"new_key_id": "key_2", "grace_seconds": "60"}
 	want := *ev
 	want.Details = maps.Clone(ev.Details)
@@ -66,15 +67,15 @@ func testAudit(t *testing.T, s apikey.Store) {
 		t.Fatalf("AppendAudit: %v", err)
 	}
 	ev.Details["new_key_id"] = "changed" // the store keeps a copy
-	if err := as.AppendAudit(ctx, Event(apikey.ActionKeyCreated, "org_1", "key_2", base)); err != nil {
+	if err := as.AppendAudit(ctx, Event(audit.KeyCreated, "org_1", "key_2", base)); err != nil {
 		t.Fatalf("AppendAudit: %v", err)
 	}
-	dup := Event(apikey.ActionKeyCreated, "org_1", "key_3", base)
+	dup := Event(audit.KeyCreated, "org_1", "key_3", base)
 	dup.ID = ev.ID
 	if err := as.AppendAudit(ctx, dup); !errors.Is(err, apikey.ErrConflict) {
 		t.Errorf("AppendAudit with an existing ID: err = %v, want ErrConflict", err)
 	}
-	got, err := as.ListAudit(ctx, apikey.AuditQuery{KeyID: "key_1", Limit: 10})
+	got, err := as.ListAudit(ctx, audit.Query{KeyID: "key_1", Limit: 10})
 	if err != nil {
 		t.Fatalf("ListAudit: %v", err)
 	}
@@ -86,15 +87,15 @@ func testAudit(t *testing.T, s apikey.Store) {
 	}
 
 	// Hostile strings round-trip verbatim; empty details read back empty.
-	hostile := Event(apikey.ActionKeyRevokedUsed, "org_'; DROP TABLE x;--", "key_\x00nul", base.Add(time.Microsecond))
-	hostile.Outcome = apikey.OutcomeFailure
+	hostile := Event(audit.KeyRevokedUsed, "org_'; DROP TABLE x;--", "key_\x00nul", base.Add(time.Microsecond))
+	hostile.Outcome = audit.Failure
 	hostile.ActorType, hostile.ActorID = "host's own", "ユーザー \"quoted\" \\ \x00"
 	hostile.KeyName, hostile.ClientAddr, hostile.RequestID = "Ünïcode\ttab", "[2001:db8::1]:443", "req\n2"
 	hostile.Details = map[string]string{"note\x00": "a\"b", "suppressed": "3"}
 	if err := as.AppendAudit(ctx, hostile); err != nil {
 		t.Fatalf("AppendAudit(hostile): %v", err)
 	}
-	got, err = as.ListAudit(ctx, apikey.AuditQuery{OwnerID: hostile.OwnerID, Limit: 10})
+	got, err = as.ListAudit(ctx, audit.Query{OwnerID: hostile.OwnerID, Limit: 10})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("ListAudit(hostile owner) = %d events, %v; want 1", len(got), err)
 	}
@@ -104,10 +105,10 @@ func testAudit(t *testing.T, s apikey.Store) {
 
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := as.AppendAudit(canceled, Event(apikey.ActionKeyCreated, "o", "k", base)); err == nil {
+	if err := as.AppendAudit(canceled, Event(audit.KeyCreated, "o", "k", base)); err == nil {
 		t.Error("AppendAudit with a canceled context succeeded")
 	}
-	if _, err := as.ListAudit(canceled, apikey.AuditQuery{Limit: 1}); err == nil {
+	if _, err := as.ListAudit(canceled, audit.Query{Limit: 1}); err == nil {
 		t.Error("ListAudit with a canceled context succeeded")
 	}
 }
@@ -115,8 +116,8 @@ func testAudit(t *testing.T, s apikey.Store) {
 func testAuditFilters(t *testing.T, s apikey.Store) {
 	as := auditStore(t, s)
 	ctx := context.Background()
-	actions := []apikey.AuditAction{apikey.ActionKeyCreated, apikey.ActionKeyUpdated, apikey.ActionKeyRevoked}
-	var all []*apikey.AuditEvent
+	actions := []audit.Action{audit.KeyCreated, audit.KeyUpdated, audit.KeyRevoked}
+	var all []*audit.Event
 	for i := range 30 {
 		owner := []string{"org_a", "org_b"}[i%2]
 		key := fmt.Sprintf("key_%d", i%5)
@@ -126,13 +127,13 @@ func testAuditFilters(t *testing.T, s apikey.Store) {
 		}
 		all = append(all, ev)
 	}
-	pages := func(q apikey.AuditQuery) []string {
-		return pageThrough(t, q.Limit, func(after string) ([]*apikey.AuditEvent, error) {
+	pages := func(q audit.Query) []string {
+		return pageThrough(t, q.Limit, func(after string) ([]*audit.Event, error) {
 			q.After = after
 			return as.ListAudit(ctx, q)
-		}, func(ev *apikey.AuditEvent) string { return ev.ID })
+		}, func(ev *audit.Event) string { return ev.ID })
 	}
-	want := func(keep func(i int, ev *apikey.AuditEvent) bool) []string {
+	want := func(keep func(i int, ev *audit.Event) bool) []string {
 		var ids []string
 		for i, ev := range all {
 			if keep(i, ev) {
@@ -144,17 +145,17 @@ func testAuditFilters(t *testing.T, s apikey.Store) {
 	since, until := base.Add(10*time.Minute), base.Add(20*time.Minute)
 	for _, tc := range []struct {
 		name string
-		q    apikey.AuditQuery
+		q    audit.Query
 		want []string
 	}{
-		{"all", apikey.AuditQuery{Limit: 7}, want(func(int, *apikey.AuditEvent) bool { return true })},
-		{"owner", apikey.AuditQuery{OwnerID: "org_a", Limit: 4}, want(func(i int, _ *apikey.AuditEvent) bool { return i%2 == 0 })},
-		{"key", apikey.AuditQuery{KeyID: "key_3", Limit: 2}, want(func(i int, _ *apikey.AuditEvent) bool { return i%5 == 3 })},
-		{"action", apikey.AuditQuery{Action: apikey.ActionKeyRevoked, Limit: 3}, want(func(i int, _ *apikey.AuditEvent) bool { return i%3 == 2 })},
-		{"time range", apikey.AuditQuery{Since: since, Until: until, Limit: 3}, want(func(i int, _ *apikey.AuditEvent) bool { return i >= 10 && i < 20 })},
-		{"everything", apikey.AuditQuery{OwnerID: "org_b", KeyID: "key_1", Action: apikey.ActionKeyCreated, Since: since, Limit: 1},
-			want(func(i int, _ *apikey.AuditEvent) bool { return i%2 == 1 && i%5 == 1 && i%3 == 0 && i >= 10 })},
-		{"no match", apikey.AuditQuery{OwnerID: "org_none", Limit: 5}, nil},
+		{"all", audit.Query{Limit: 7}, want(func(int, *audit.Event) bool { return true })},
+		{"owner", audit.Query{OwnerID: "org_a", Limit: 4}, want(func(i int, _ *audit.Event) bool { return i%2 == 0 })},
+		{"key", audit.Query{KeyID: "key_3", Limit: 2}, want(func(i int, _ *audit.Event) bool { return i%5 == 3 })},
+		{"action", audit.Query{Action: audit.KeyRevoked, Limit: 3}, want(func(i int, _ *audit.Event) bool { return i%3 == 2 })},
+		{"time range", audit.Query{Since: since, Until: until, Limit: 3}, want(func(i int, _ *audit.Event) bool { return i >= 10 && i < 20 })},
+		{"everything", audit.Query{OwnerID: "org_b", KeyID: "key_1", Action: audit.KeyCreated, Since: since, Limit: 1},
+			want(func(i int, _ *audit.Event) bool { return i%2 == 1 && i%5 == 1 && i%3 == 0 && i >= 10 })},
+		{"no match", audit.Query{OwnerID: "org_none", Limit: 5}, nil},
 	} {
 		if got := pages(tc.q); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: listed %v, want %v", tc.name, got, tc.want)

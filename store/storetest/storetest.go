@@ -30,7 +30,7 @@ import (
 type Factory func(t *testing.T) apikey.Store
 
 // Run runs the conformance suite against stores made by newStore. The
-// audit tests run when the store also implements apikey.AuditStore, and
+// audit tests run when the store also implements audit.Store, and
 // are skipped otherwise.
 func Run(t *testing.T, newStore Factory) {
 	t.Helper()
