@@ -349,13 +349,10 @@ func (m *Manager) validateCreate(p *CreateParams, now time.Time) error {
 			return paramErr("expires_at", "must be in the future")
 		}
 	}
-	if m.maxLifetime > 0 {
-		limit := now.Add(m.maxLifetime)
-		if p.ExpiresAt.IsZero() {
-			p.ExpiresAt = limit
-		} else if p.ExpiresAt.After(limit) {
-			return paramErr("expires_at", "must be within the maximum lifetime of "+m.maxLifetime.String())
-		}
+	if p.ExpiresAt.IsZero() {
+		p.ExpiresAt = m.Expiry(now, 0)
+	} else if m.maxLifetime > 0 && p.ExpiresAt.After(now.Add(m.maxLifetime)) {
+		return paramErr("expires_at", "must be within the maximum lifetime of "+m.maxLifetime.String())
 	}
 	return nil
 }
@@ -727,12 +724,7 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (*
 		// refill a quota.
 		Quota: cloneQuota(old.Quota),
 	}
-	if !old.ExpiresAt.IsZero() {
-		next.ExpiresAt = now.Add(old.ExpiresAt.Sub(old.CreatedAt))
-	}
-	if m.maxLifetime > 0 && (next.ExpiresAt.IsZero() || next.ExpiresAt.After(now.Add(m.maxLifetime))) {
-		next.ExpiresAt = now.Add(m.maxLifetime)
-	}
+	next.ExpiresAt = m.Expiry(now, old.lifetime())
 	rec, secret, err := m.newRecord(next)
 	if err != nil {
 		return nil, "", err
@@ -802,8 +794,30 @@ func (m *Manager) lifecycleDefaults(opts *ListOptions) error {
 	return nil
 }
 
-// MaxLifetime returns the cap set with WithMaxLifetime, 0 for none.
-func (m *Manager) MaxLifetime() time.Duration { return m.maxLifetime }
+// Expiry returns when a key issued at now to live for lifetime (0: for
+// ever) expires under this Manager: now+lifetime within the WithMaxLifetime
+// cap, or the zero time for never. Rotate gives a successor the old key's
+// lifetime (ExpiresAt − CreatedAt) this way, and Create a key without
+// ExpiresAt Expiry(now, 0); the admin API asks it what a key it is about to
+// issue will get.
+func (m *Manager) Expiry(now time.Time, lifetime time.Duration) time.Time {
+	var t time.Time
+	if lifetime != 0 {
+		t = now.Add(lifetime)
+	}
+	if m.maxLifetime > 0 && (t.IsZero() || t.After(now.Add(m.maxLifetime))) {
+		t = now.Add(m.maxLifetime)
+	}
+	return t
+}
+
+// lifetime is how long k was issued to live, 0 for ever.
+func (k *Key) lifetime() time.Duration {
+	if k.ExpiresAt.IsZero() {
+		return 0
+	}
+	return k.ExpiresAt.Sub(k.CreatedAt)
+}
 
 // pageLimit applies the paging rules of List and ListAudit: 0 means 100,
 // more than 1000 means 1000, negative is an error.

@@ -40,9 +40,10 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request, p *Principal
 	}
 	if expires.IsZero() && !p.ExpiresAt.IsZero() {
 		// Not asked for: as long as the caller lives, within the Manager's cap.
+		// (A caller already expired asks for a past expiry: Create refuses it.)
 		expires = p.ExpiresAt
-		if max := h.m.MaxLifetime(); max > 0 && now.Add(max).Before(expires) {
-			expires = now.Add(max)
+		if d := p.ExpiresAt.Sub(now); d > 0 {
+			expires = h.m.Expiry(now, d)
 		}
 	}
 	owner := p.OwnerID
@@ -285,15 +286,11 @@ func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request, p *Principal
 // successorExpiry is when Manager.Rotate will make old's successor expire:
 // the same lifetime from now, within the Manager's cap; zero for never.
 func (h *handler) successorExpiry(old *apikey.Key) time.Time {
-	now := h.cfg.clock()
-	var t time.Time
+	var lifetime time.Duration
 	if !old.ExpiresAt.IsZero() {
-		t = now.Add(old.ExpiresAt.Sub(old.CreatedAt))
+		lifetime = old.ExpiresAt.Sub(old.CreatedAt)
 	}
-	if max := h.m.MaxLifetime(); max > 0 && (t.IsZero() || t.After(now.Add(max))) {
-		t = now.Add(max)
-	}
-	return t
+	return h.m.Expiry(h.cfg.clock(), lifetime)
 }
 
 // limitJSON is a rate limit in requests per period_seconds.
