@@ -193,69 +193,23 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	for _, opt := range opts {
 		opt(&c)
 	}
-	m := &Manager{store: store, now: c.clock, maxLifetime: c.maxLifetime, logger: c.logger}
-	var err error
-	if m.format, err = newKeyFormat(c.prefix); err != nil {
+	v, err := c.validate()
+	if err != nil {
 		return nil, err
 	}
-	if m.schemes, err = c.digestSchemes(); err != nil {
-		return nil, err
-	}
-	if m.acceptLive, m.acceptTest, err = c.environments(); err != nil {
-		return nil, err
-	}
-	if m.policy, err = newScopePolicy(c.vocabulary, c.implications); err != nil {
-		return nil, err
-	}
-	if m.now == nil {
-		return nil, paramErr("clock", "must not be nil")
-	}
-	if m.maxLifetime < 0 {
-		return nil, paramErr("max_lifetime", "must not be negative")
-	}
-	if m.logger == nil {
-		return nil, paramErr("logger", "must not be nil")
-	}
-	if c.usageInterval < 0 {
-		return nil, paramErr("usage_flush_interval", "must be positive")
-	}
-	if m.limits, err = c.limitPolicy(); err != nil {
-		return nil, err
-	}
-	if c.cacheTTL < 0 || c.negativeTTL < 0 || c.negativeSize < 0 {
-		return nil, paramErr("cache", "durations and sizes must not be negative")
-	}
-	if c.storeTimeout <= 0 {
-		return nil, paramErr("store_timeout", "must be positive")
-	}
-	m.storeTimeout = c.storeTimeout
+	m := &Manager{store: store, format: v.format, schemes: v.schemes, acceptLive: v.live, acceptTest: v.test,
+		policy: v.policy, now: c.clock, maxLifetime: c.maxLifetime, logger: c.logger, limits: v.limits,
+		storeTimeout: c.storeTimeout, cache: newVerifyCache(v.maxAge, v.negTicks, c.negativeSize)}
 	if m.audit, err = newAuditor(&c, store, m.logger); err != nil {
 		return nil, err
 	}
-	tick := time.Second
-	var maxAge int64
-	switch {
-	case c.cacheTTL > 0:
-		tick = cacheTick(c.cacheTTL)
-		if maxAge = int64(c.cacheTTL/tick) - 1; maxAge <= 0 {
-			return nil, paramErr("cache", "staleness bound must be 0 (off) or at least 2ms")
-		}
-	case c.negativeTTL > 0:
-		tick = cacheTick(c.negativeTTL)
-	}
-	var negTicks int64
-	if c.negativeTTL > 0 && c.negativeSize > 0 {
-		negTicks = int64((c.negativeTTL + tick - 1) / tick)
-	}
-	m.cache = newVerifyCache(maxAge, negTicks, c.negativeSize)
 	if c.usageInterval > 0 {
 		m.usage = newUsageTracker(store, m.now, m.logger)
 	}
-	if maxAge > 0 || negTicks > 0 || m.usage != nil {
-		m.startBackground(tick, c.usageInterval)
+	if v.maxAge > 0 || v.negTicks > 0 || m.usage != nil {
+		m.startBackground(v.tick, c.usageInterval)
 	}
-	if c.invalidator != nil {
-		m.inv = c.invalidator
+	if m.inv = c.invalidator; m.inv != nil {
 		m.unsubscribe = m.inv.Subscribe(m.cache.evictID)
 	}
 	return m, nil

@@ -290,3 +290,78 @@ func WithAuditSink(s audit.Sink) Option {
 func WithAuditStore(s audit.Store) Option {
 	return func(c *config) { c.auditStore, c.auditStoreSet = s, true }
 }
+
+// settings is what validate derives from a config.
+type settings struct {
+	format     keyFormat
+	schemes    []digestScheme
+	live, test bool
+	policy     *scopePolicy
+	limits     limitPolicy
+	tick       time.Duration // the background loop's period
+	maxAge     int64         // the verification cache's bound, in ticks; 0: off
+	negTicks   int64         // the negative cache's, in ticks; 0: off
+}
+
+// validate checks every option and derives the Manager's settings; an
+// invalid option is an error matching ErrInvalidParams.
+func (c *config) validate() (s settings, err error) {
+	if err = c.checkScalars(); err != nil {
+		return s, err
+	}
+	if s.format, err = newKeyFormat(c.prefix); err != nil {
+		return s, err
+	}
+	if s.schemes, err = c.digestSchemes(); err != nil {
+		return s, err
+	}
+	if s.live, s.test, err = c.environments(); err != nil {
+		return s, err
+	}
+	if s.policy, err = newScopePolicy(c.vocabulary, c.implications); err != nil {
+		return s, err
+	}
+	if s.limits, err = c.limitPolicy(); err != nil {
+		return s, err
+	}
+	s.tick, s.maxAge, s.negTicks, err = c.cacheTicks()
+	return s, err
+}
+
+// checkScalars checks the options that stand alone.
+func (c *config) checkScalars() error {
+	switch {
+	case c.clock == nil:
+		return paramErr("clock", "must not be nil")
+	case c.maxLifetime < 0:
+		return paramErr("max_lifetime", "must not be negative")
+	case c.logger == nil:
+		return paramErr("logger", "must not be nil")
+	case c.usageInterval < 0:
+		return paramErr("usage_flush_interval", "must be positive")
+	case c.cacheTTL < 0 || c.negativeTTL < 0 || c.negativeSize < 0:
+		return paramErr("cache", "durations and sizes must not be negative")
+	case c.storeTimeout <= 0:
+		return paramErr("store_timeout", "must be positive")
+	}
+	return nil
+}
+
+// cacheTicks derives the background loop's period and the caches' bounds
+// in ticks from the staleness bound and the negative cache's lifetime.
+func (c *config) cacheTicks() (tick time.Duration, maxAge, negTicks int64, err error) {
+	tick = time.Second
+	switch {
+	case c.cacheTTL > 0:
+		tick = cacheTick(c.cacheTTL)
+		if maxAge = int64(c.cacheTTL/tick) - 1; maxAge <= 0 {
+			return 0, 0, 0, paramErr("cache", "staleness bound must be 0 (off) or at least 2ms")
+		}
+	case c.negativeTTL > 0:
+		tick = cacheTick(c.negativeTTL)
+	}
+	if c.negativeTTL > 0 && c.negativeSize > 0 {
+		negTicks = int64((c.negativeTTL + tick - 1) / tick)
+	}
+	return tick, maxAge, negTicks, nil
+}
