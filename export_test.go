@@ -1,24 +1,9 @@
 package apikey
 
 import (
-	"context"
 	"net/http"
 	"net/netip"
 )
-
-// VerifyWith makes a middleware check keys with verify instead of
-// Manager.Check, for answers no store gives.
-func VerifyWith(verify func(ctx context.Context, key string, scopes ...string) (*Key, error)) MiddlewareOption {
-	return func(c *middlewareConfig) {
-		c.check = func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error) {
-			k, err := verify(ctx, key, o.Scopes...)
-			if err != nil {
-				return nil, Decision{}, err
-			}
-			return &Record{Key: *k}, Decision{}, nil
-		}
-	}
-}
 
 // LimiterBuckets reports how many buckets l holds.
 func LimiterBuckets(l Limiter) int { return l.(*localLimiter).buckets() }

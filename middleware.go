@@ -1,7 +1,6 @@
 package apikey
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -55,8 +54,6 @@ type middlewareConfig struct {
 	trusted      []netip.Prefix
 	recover      bool
 	preflight    bool
-	// check replaces Manager.Check in tests, for answers no store gives.
-	check func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error)
 }
 
 // Realm sets the realm of the WWW-Authenticate challenge (default "api"):
@@ -158,8 +155,6 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 	}
 	base := authMiddleware{
 		manager:      m,
-		check:        c.check,
-		checkOpts:    CheckOptions{Scopes: c.scopes, Cost: c.cost},
 		bearerHeader: textproto.CanonicalMIMEHeaderKey(c.bearerHeader),
 		keyHeader:    textproto.CanonicalMIMEHeaderKey(c.keyHeader),
 		keyPrefix:    m.format.prefix + "_",
@@ -180,7 +175,7 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 	return func(next http.Handler) http.Handler {
 		a := base
 		a.next = next
-		if mux, ok := next.(*http.ServeMux); ok && a.check == nil {
+		if mux, ok := next.(*http.ServeMux); ok {
 			a.mux = mux
 		}
 		if c.fallback != nil {
@@ -286,10 +281,7 @@ func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, e
 
 // authMiddleware is one middleware wrapped around one next handler.
 type authMiddleware struct {
-	manager *Manager
-	// check replaces the Manager (tests); nil in use.
-	check        func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error)
-	checkOpts    CheckOptions
+	manager      *Manager
 	throttle     *failureThrottle // nil when off
 	next         http.Handler
 	mux          *http.ServeMux // next, when it is a ServeMux: routes are looked up first
@@ -389,7 +381,7 @@ func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, beare
 			presented = token
 		}
 	}
-	if presented != "" && a.check == nil && a.manager.cached(presented) {
+	if presented != "" && a.manager.cached(presented) {
 		return false
 	}
 	// Too many failures from this client: refused before any store work.
@@ -412,8 +404,6 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 	switch {
 	case len(presented) > maxPresentedKeyLen:
 		err = ErrMalformedKey
-	case a.check != nil:
-		rec, d, err = a.check(r.Context(), presented, a.checkOpts)
 	default:
 		// The parse rejects anything but this Manager's exact format
 		// (control bytes, non-ASCII) before hashing or a store call.
@@ -436,7 +426,7 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 	setRateLimitHeaders(w.Header(), d, a.responder.draftHeaders, &a.manager.limits)
 	ac := &authContext{Context: r.Context(), rec: rec, manager: a.manager, method: authMethodAPIKey,
 		responder: a.responder, room: roomOf(d)}
-	if route != nil && !charged && a.check == nil {
+	if route != nil && !charged {
 		ac.state = stateRoute
 	}
 	r2 := r.WithContext(ac)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -121,16 +120,19 @@ func fakeJWT(next http.Handler) http.Handler {
 	})
 }
 
-// rateLimitErr is what the rate limiter will return: it matches
-// ErrRateLimited and says when to come back.
-type rateLimitErr struct{ wait time.Duration }
+// denyLimiter refuses every request, asking the client to wait.
+type denyLimiter struct{ wait time.Duration }
 
-func (e rateLimitErr) Error() string                 { return "rate limited" }
-func (e rateLimitErr) Unwrap() error                 { return apikey.ErrRateLimited }
-func (e rateLimitErr) RetryAfter() (d time.Duration) { return e.wait }
+func (l denyLimiter) Allow(_ context.Context, now time.Time, reqs []apikey.LimitRequest) (apikey.Decision, error) {
+	return apikey.Decision{Policy: reqs[0].Name, Limit: reqs[0].Limit.Requests, Window: reqs[0].Limit.Period,
+		Reset: now.Add(l.wait), RetryAfter: l.wait}, nil
+}
 
-// routes serves every configuration the answers table needs.
-func routes(t testing.TB, m *apikey.Manager, brokenStore *apikey.Manager) http.Handler {
+func (denyLimiter) Refund(context.Context, time.Time, []apikey.LimitRequest) error { return nil }
+
+// routes serves every configuration the answers table needs. store holds
+// m's keys.
+func routes(t testing.TB, m *apikey.Manager, store apikey.Store, brokenStore *apikey.Manager) http.Handler {
 	t.Helper()
 	mw := func(m *apikey.Manager, opts ...apikey.MiddlewareOption) func(http.Handler) http.Handler {
 		t.Helper()
@@ -138,13 +140,13 @@ func routes(t testing.TB, m *apikey.Manager, brokenStore *apikey.Manager) http.H
 		must(t, err)
 		return h
 	}
-	limited := func(limit error) apikey.MiddlewareOption {
-		return apikey.VerifyWith(func(ctx context.Context, key string, scopes ...string) (*apikey.Key, error) {
-			if _, err := m.Verify(ctx, key, scopes...); err != nil {
-				return nil, err
-			}
-			return nil, limit
-		})
+	// limited is a Manager over m's keys whose limiter refuses everything.
+	limited := func(wait time.Duration) *apikey.Manager {
+		lm, err := apikey.New(store, apikey.WithEnvironments(apikey.EnvLive), apikey.WithoutUsageTracking(),
+			apikey.WithKeyLimit(apikey.PerSecond(1)), apikey.WithLimiter(denyLimiter{wait}))
+		must(t, err)
+		t.Cleanup(func() { lm.Close() })
+		return lm
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", mw(m)(okHandler))
@@ -158,9 +160,8 @@ func routes(t testing.TB, m *apikey.Manager, brokenStore *apikey.Manager) http.H
 	mux.Handle("GET /fallback-write", mw(m, apikey.Fallback(fakeJWT))(apikey.RequireScopes("webhooks:write")(okHandler)))
 	mux.Handle("GET /realm", mw(m, apikey.Realm("webhooks"))(apikey.RequireScopes("webhooks:write")(okHandler)))
 	mux.Handle("GET /store-down", mw(brokenStore)(okHandler))
-	mux.Handle("GET /limited", mw(m, limited(rateLimitErr{1500 * time.Millisecond}))(okHandler))
-	mux.Handle("GET /limited-now", mw(m, limited(rateLimitErr{0}))(okHandler))
-	mux.Handle("GET /limited-silent", mw(m, limited(fmt.Errorf("quota: %w", apikey.ErrRateLimited)))(okHandler))
+	mux.Handle("GET /limited", mw(limited(1500*time.Millisecond))(okHandler))
+	mux.Handle("GET /limited-now", mw(limited(0))(okHandler))
 	return mux
 }
 
@@ -337,19 +338,17 @@ func answerCases(k keys) []answerCase {
 			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 2 seconds.","retry_after":2}}`},
 		{name: "rate limited, no wait: never Retry-After 0", req: request{"/limited-now", bearer(k.reader)}, status: 429, retry: "1",
 			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 1 seconds.","retry_after":1}}`},
-		{name: "rate limited, wait not known", req: request{"/limited-silent", bearer(k.reader)}, status: 429,
-			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded"}}`},
 		{name: "store down", req: request{"/store-down", bearer(k.reader)}, status: 503, body: bodyUnavailable},
 	}
 }
 
 func TestMiddlewareAnswers(t *testing.T) {
 	t.Parallel()
-	m, _, ks := newFixture(t)
+	m, store, ks := newFixture(t)
 	broken, brokenStore, _ := newFixture(t)
 	brokenStore.fail.Store(true)
 
-	for _, tr := range transports(t, routes(t, m, broken)) {
+	for _, tr := range transports(t, routes(t, m, store, broken)) {
 		t.Run(tr.name, func(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
@@ -727,12 +726,12 @@ func TestNoKeyInLogs(t *testing.T) {
 	t.Parallel()
 	logs := &captureHandler{}
 	logger := slog.New(logs)
-	m, _, ks := newFixture(t, apikey.WithLogger(logger))
+	m, store, ks := newFixture(t, apikey.WithLogger(logger))
 	broken, brokenStore, _ := newFixture(t, apikey.WithLogger(logger))
 	brokenStore.fail.Store(true)
 
 	mux := http.NewServeMux()
-	mux.Handle("/", routes(t, m, broken))
+	mux.Handle("/", routes(t, m, store, broken))
 	mux.Handle("/panic", m.Middleware(apikey.LogFailures(logger))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("handler exploded")
 	})))
