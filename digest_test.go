@@ -164,3 +164,36 @@ func TestWithoutV1Digests(t *testing.T) {
 	_, err = rotated.Verify(ctx, secret)
 	assert.NoError(t, err, "an older pepper's v2 record still verifies")
 }
+
+// What an unknown key costs in store lookups, as the README and
+// WithoutV1Digests document it: one per scheme, plus one more (the current
+// digest again) whenever there is an older scheme to re-hash from. So
+// WithoutV1Digests brings it to one only without older peppers or the
+// unpeppered fallback.
+func TestUnknownKeyLookups(t *testing.T) {
+	t.Parallel()
+	p1, p2 := []byte("pepper one: 32 random bytes, ok!"), []byte("pepper two: 32 random bytes, ok!")
+	for _, tc := range []struct {
+		name string
+		opts []apikey.Option
+		want int64
+	}{
+		{"default", nil, 3},
+		{"without v1", []apikey.Option{apikey.WithoutV1Digests()}, 1},
+		{"pepper", []apikey.Option{apikey.WithPepper(p1)}, 3},
+		{"pepper without v1", []apikey.Option{apikey.WithPepper(p1), apikey.WithoutV1Digests()}, 1},
+		{"two peppers", []apikey.Option{apikey.WithPepper(p1, p2)}, 5},
+		{"two peppers without v1", []apikey.Option{apikey.WithPepper(p1, p2), apikey.WithoutV1Digests()}, 3},
+		{"fallback without v1", []apikey.Option{apikey.WithPepper(p1), apikey.WithUnpepperedFallback(), apikey.WithoutV1Digests()}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := newCountingStore()
+			m := newManager(t, store, append(tc.opts, apikey.WithNegativeCache(0, 0))...)
+			_, unknown := create(t, newManager(t, newCountingStore()), apikey.CreateParams{})
+			_, err := m.Verify(context.Background(), unknown)
+			assert.ErrorIs(t, err, apikey.ErrUnknownKey)
+			assert.Equal(t, tc.want, store.reads.Load())
+		})
+	}
+}
