@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keyward/apikey"
@@ -196,4 +197,38 @@ func TestUnknownKeyLookups(t *testing.T) {
 			assert.Equal(t, tc.want, store.reads.Load())
 		})
 	}
+}
+
+// rehashedMeanwhile is a store on which another instance re-hashes a v1
+// record to v2 right after this instance's first lookup (by the current
+// digest) has missed it: the v1 lookup that follows misses it too.
+type rehashedMeanwhile struct {
+	apikey.Store
+	once   sync.Once
+	rehash func()
+}
+
+func (s *rehashedMeanwhile) ByDigest(ctx context.Context, d apikey.Digest) (*apikey.Record, error) {
+	rec, err := s.Store.ByDigest(ctx, d)
+	s.once.Do(s.rehash)
+	return rec, err
+}
+
+// A key re-hashed by another instance between this instance's lookups is
+// still found (the current digest is looked up once more) and is not
+// remembered as unknown.
+func TestKeyRehashedBetweenLookupsIsFound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	inner := newCountingStore()
+	k, secret := create(t, newManager(t, inner), apikey.CreateParams{})
+	v2 := sha256Of(secret[:len(secret)-checksumLen])
+	setDigest(t, inner, k.ID, sha256Of(secret), apikey.SchemeSHA256)
+	store := &rehashedMeanwhile{Store: inner, rehash: func() {
+		require.NoError(t, inner.SetDigest(ctx, k.ID, sha256Of(secret), v2, "sha256/v2"))
+	}}
+	m := newManager(t, store)
+	got, err := m.Verify(ctx, secret)
+	require.NoError(t, err, "re-hashed by another instance between the lookups")
+	assert.Equal(t, k.ID, got.ID)
 }
