@@ -101,8 +101,10 @@ func openDSN(dsn string) (*openStore, error) {
 	return &openStore{Store: s, db: db, migrate: s.Migrate, close: func() error { return errors.Join(s.Close(), db.Close()) }, before: -1}, nil
 }
 
-// keyLike matches an API key of any prefix anywhere in a string.
-var keyLike = regexp.MustCompile(`(^|[^0-9A-Za-z])[a-z0-9]{1,16}_(live|test)_[0-9A-Za-z]{49}($|[^0-9A-Za-z])`)
+// keyLike matches an API key of any prefix anywhere in a string, and
+// what is nearly one (a character missing or too many, glued to other
+// text): most of a secret (43 characters) is as secret as all of it.
+var keyLike = regexp.MustCompile(`_(live|test)_[0-9A-Za-z]{32,}`)
 
 // looksLikeKey reports whether a --db value is, or holds, an API key: a
 // key pasted in the wrong place, which would otherwise become the name of

@@ -42,6 +42,15 @@ func TestDBThatLooksLikeAKey(t *testing.T) {
 		}
 		_, err := os.Stat(filepath.Join(dir, key))
 		assert.ErrorIs(t, err, os.ErrNotExist, "no SQLite file named after the key")
+		// A key pasted with a character missing or one too many, or glued
+		// to a letter, still holds its whole secret: refused alike.
+		for _, near := range []string{key[:len(key)-1], key + "X", "X" + key} {
+			r := runCLI("--db", filepath.Join(dir, near), "list")
+			assert.Equal(t, exitUsage, r.code, "%q: %s", near, r.stderr)
+			assert.NotContains(t, r.stdout+r.stderr, key[len(key)-20:len(key)-1], "not echoed")
+			_, err := os.Stat(filepath.Join(dir, near))
+			assert.ErrorIs(t, err, os.ErrNotExist, "no SQLite file named after a near-key")
+		}
 	}
 	// Ordinary paths, even with key-ish words, still open.
 	for _, name := range []string{"keys.db", "sk_live_keys.db", "sk_test_" + "0123456789"} {
