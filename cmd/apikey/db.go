@@ -46,7 +46,9 @@ func sqliteVersion(ctx context.Context, path string) (int, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	// Escaped as sqlitestore.Open escapes it, so that a path with '?', '#'
+	// or '%' names the same file, not another one this would create.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
 	if err != nil {
 		return 0, err
 	}
