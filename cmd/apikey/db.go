@@ -108,6 +108,10 @@ func openDSN(dsn string) (*openStore, error) {
 // text): most of a secret (43 characters) is as secret as all of it.
 var keyLike = regexp.MustCompile(`_(live|test)_[0-9A-Za-z]{32,}`)
 
+// redactKeys hides what looks like a key in a message that may echo an
+// argument (a key pasted where a command, flag or value belongs).
+func redactKeys(msg string) string { return keyLike.ReplaceAllString(msg, "_${1}_[not shown]") }
+
 // looksLikeKey reports whether a --db value is, or holds, an API key: a
 // key pasted in the wrong place, which would otherwise become the name of
 // a new SQLite file.

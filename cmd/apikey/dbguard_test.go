@@ -58,3 +58,27 @@ func TestDBThatLooksLikeAKey(t *testing.T) {
 		assert.Equal(t, exitOK, r.code, "%s: %s", name, r.stderr)
 	}
 }
+
+// A key pasted where a command, a flag or a flag's value belongs is not
+// echoed in the usage error either.
+func TestUsageErrorsDoNotEchoAKey(t *testing.T) {
+	t.Parallel()
+	m, err := apikey.New(memstore.New(), apikey.WithoutUsageTracking())
+	require.NoError(t, err)
+	_, key, err := m.Create(context.Background(), apikey.CreateParams{Name: "k"})
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	db := filepath.Join(t.TempDir(), "keys.db")
+	for _, args := range [][]string{
+		{"--db", db, key},
+		{"--db", db, "create", "--name", "x", "--expires-at", key},
+		{"--db", db, "rotate", "id", "--grace", key},
+		{"--db", db, "list", "--limit", key},
+		{"--db", db, "--" + key, "list"},
+		{"--db", db, "list", "--" + key + "=1"},
+	} {
+		r := runCLI(args...)
+		assert.Equal(t, exitUsage, r.code, "%v: %s", args, r.stderr)
+		assert.NotContains(t, r.stdout+r.stderr, key[12:], "%v: not echoed", args[2:])
+	}
+}
