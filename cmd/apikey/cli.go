@@ -149,15 +149,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "apikey %s: %s\n", cmd.name, describe(err))
+	fmt.Fprintf(stderr, "apikey %s: %s\n", cmd.name, describe(cmd.name, err))
 	return exitCode(err)
 }
 
-// describe is err as the CLI prints it: without the library's "apikey: "
-// prefixes, which the command's name already gives, and with a hint where
-// the fix is known.
-func describe(err error) string {
+// describe is err of command cmd as the CLI prints it: without the
+// library's "apikey: " prefixes nor a leading "cmd: ", which the CLI's own
+// prefix already gives, and with a hint where the fix is known.
+func describe(cmd string, err error) string {
 	msg := redactKeys(strings.ReplaceAll(err.Error(), "apikey: ", ""))
+	msg = strings.TrimPrefix(msg, cmd+": ")
 	if missingSchema(err) {
 		msg += "\nhint: the database has no key schema (or an old one): run 'apikey migrate' with the same --db"
 	}
