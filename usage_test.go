@@ -96,3 +96,50 @@ func TestUsageFlushBoundedByHalfTheInterval(t *testing.T) {
 		assert.Equal(t, int64(1), k.RequestCount, "counts kept for the next flush")
 	})
 }
+
+// slowUsageStore's AddUsage takes time in proportion to the batch, as a
+// database's does, and gives up when its context ends.
+type slowUsageStore struct {
+	apikey.Store
+	perKey time.Duration
+}
+
+func (s *slowUsageStore) AddUsage(ctx context.Context, u []apikey.Usage) error {
+	select {
+	case <-time.After(time.Duration(len(u)) * s.perKey):
+		return s.Store.AddUsage(ctx, u)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// The store timeout bounds each write of a flush, not a whole flush of
+// every key used in the interval: a healthy store that takes longer than
+// one store timeout to write many keys still gets all their counts
+// (before, every flush failed and the counts were never written).
+func TestUsageFlushOfManyKeysFitsTheStoreTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := &slowUsageStore{Store: memstore.New(), perKey: time.Millisecond}
+		m, err := apikey.New(s, apikey.WithStoreTimeout(time.Second), apikey.WithUsageFlushInterval(10*time.Second))
+		require.NoError(t, err)
+		const keys = 3000 // 3 s to write at once, 1 ms a key
+		ids := make([]string, keys)
+		for i := range ids {
+			k, secret, err := m.Create(ctx, apikey.CreateParams{Name: "used"})
+			require.NoError(t, err)
+			ids[i] = k.ID
+			_, err = m.Verify(ctx, secret)
+			require.NoError(t, err)
+		}
+		time.Sleep(25 * time.Second) // two flushes
+		synctest.Wait()
+		for _, id := range []string{ids[0], ids[keys/2], ids[keys-1]} {
+			rec, err := s.Store.ByID(ctx, id)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), rec.RequestCount, "written by the flushes, not left for Close")
+		}
+		require.NoError(t, m.Close())
+	})
+}
