@@ -242,9 +242,9 @@ func reason(err error) string {
 		err  error
 		name string
 	}{
-		{errNoCredentials, "no_credentials"},
+		{ErrNoCredentials, "no_credentials"},
 		{errUnsupportedScheme, "unsupported_scheme"},
-		{errDuplicateCredentials, "duplicate_credentials"},
+		{ErrDuplicateCredentials, "duplicate_credentials"},
 		{errForeignToken, "foreign_token"},
 		{ErrMalformedKey, "malformed_key"},
 		{ErrWrongEnvironment, "wrong_environment"},
