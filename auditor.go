@@ -23,7 +23,8 @@ const LevelCritical = slog.LevelError + 4
 // authn_token_reuse (a revoked key presented: LevelCritical), and for the
 // actions the vocabulary lacks authn_token_updated, authn_token_disabled,
 // authn_token_enabled, authn_token_rotated (INFO) and authn_token_expired
-// (an expired key presented: WARN). Values go through the handler's
+// (an expired key presented: WARN). The record's time is the event's (one
+// time per line, no time attribute). Values go through the handler's
 // quoting (JSON or text), so they cannot forge log lines.
 type SlogAuditSink struct{ logger *slog.Logger }
 
@@ -63,7 +64,6 @@ func (s *SlogAuditSink) Audit(ctx context.Context, ev *AuditEvent) {
 		slog.String("event_id", ev.ID),
 		slog.String("action", string(ev.Action)),
 		slog.String("outcome", ev.Outcome),
-		slog.Time("time", ev.Time),
 		slog.String("actor_type", ev.ActorType),
 		slog.String("actor_id", ev.ActorID),
 		slog.String("owner_id", ev.OwnerID),
@@ -79,7 +79,12 @@ func (s *SlogAuditSink) Audit(ctx context.Context, ev *AuditEvent) {
 		}
 		attrs = append(attrs, slog.Group("details", details...))
 	}
-	s.logger.LogAttrs(ctx, level, name, attrs...)
+	// The record's own time is the event's: one time per line, the one the
+	// store keeps (the event's time as an attribute too gave two "time"
+	// keys, and a JSON line that decoders read differently).
+	r := slog.NewRecord(ev.Time, level, name, 0)
+	r.AddAttrs(attrs...)
+	_ = s.logger.Handler().Handle(ctx, r) // a handler's error: nowhere better to report it
 }
 
 // auditor records the Manager's audit events.

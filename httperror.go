@@ -8,8 +8,8 @@ import (
 
 // WriteError writes e as the middleware's default refusals are written:
 // status e.Status, a JSON body {"error":{"code":…,"message":…}} (with
-// retry_after in seconds when e.RetryAfter is set, and a Retry-After
-// header), Content-Type: application/json, Cache-Control: no-store and
+// retry_after in seconds when e.RetryAfter is set, the message ending
+// "Retry after N seconds.", and a Retry-After header), Content-Type: application/json, Cache-Control: no-store and
 // X-Content-Type-Options: nosniff. e.Err is not written. Handlers that
 // answer beside the middleware (package admin) use it to answer alike.
 func WriteError(w http.ResponseWriter, e *AuthError) {
@@ -20,6 +20,7 @@ func WriteError(w http.ResponseWriter, e *AuthError) {
 	detail := errorDetail{Code: e.Code, Message: e.Message}
 	if e.RetryAfter > 0 {
 		detail.RetryAfter = retrySeconds(e.RetryAfter)
+		detail.Message = retryMessage(e.Message, detail.RetryAfter)
 		h.Set("Retry-After", strconv.FormatInt(detail.RetryAfter, 10))
 	}
 	body, _ := json.Marshal(errorBody{Error: detail})

@@ -336,7 +336,7 @@ func answerCases(k keys) []answerCase {
 		{name: "rate limited", req: request{"/limited", bearer(k.reader)}, status: 429, retry: "2",
 			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 2 seconds.","retry_after":2}}`},
 		{name: "rate limited, no wait: never Retry-After 0", req: request{"/limited-now", bearer(k.reader)}, status: 429, retry: "1",
-			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 1 seconds.","retry_after":1}}`},
+			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 1 second.","retry_after":1}}`},
 		{name: "rate limited, wait not known", req: request{"/limited-silent", bearer(k.reader)}, status: 429,
 			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded"}}`},
 		{name: "store down", req: request{"/store-down", bearer(k.reader)}, status: 503, body: bodyUnavailable},
@@ -795,3 +795,25 @@ type reusableWriter struct{ header http.Header }
 func (w *reusableWriter) Header() http.Header         { return w.header }
 func (w *reusableWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *reusableWriter) WriteHeader(int)             {}
+
+// A 429's message says when to retry in good English: "1 second", "N
+// seconds", as the middleware's refusals and WriteError (admin's) write it.
+func TestRetryAfterMessage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		retry time.Duration
+		want  string
+	}{
+		{0, `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded"}}`},
+		{time.Millisecond, `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 1 second.","retry_after":1}}`},
+		{time.Second, `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 1 second.","retry_after":1}}`},
+		{1001 * time.Millisecond, `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 2 seconds.","retry_after":2}}`},
+		{time.Minute, `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 60 seconds.","retry_after":60}}`},
+	} {
+		w := httptest.NewRecorder()
+		apikey.WriteError(w, &apikey.AuthError{Status: 429, Code: "rate_limit_exceeded", Message: "Rate limit exceeded", RetryAfter: tc.retry})
+		if got := w.Body.String(); got != tc.want {
+			t.Errorf("RetryAfter %v: %s, want %s", tc.retry, got, tc.want)
+		}
+	}
+}

@@ -178,11 +178,20 @@ func (p *responder) write(w http.ResponseWriter, r *http.Request, ans *refusal, 
 	h["X-Content-Type-Options"] = noSniff
 	body := ans.body
 	if retryAfter > 0 {
-		msg := ans.message + ". Retry after " + strconv.FormatInt(retryAfter, 10) + " seconds."
-		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: ans.code, Message: msg, RetryAfter: retryAfter}})
+		body, _ = json.Marshal(errorBody{Error: errorDetail{Code: ans.code, Message: retryMessage(ans.message, retryAfter), RetryAfter: retryAfter}})
 	}
 	w.WriteHeader(ans.status)
 	_, _ = w.Write(body) // the client went away: nothing to do
+}
+
+// retryMessage is the message of a refusal with a Retry-After of seconds:
+// "Rate limit exceeded. Retry after 1 second." (or N seconds).
+func retryMessage(message string, seconds int64) string {
+	unit := " seconds."
+	if seconds == 1 {
+		unit = " second."
+	}
+	return message + ". Retry after " + strconv.FormatInt(seconds, 10) + unit
 }
 
 // retrySeconds is a Retry-After delay in whole seconds, rounded up and
@@ -242,9 +251,9 @@ func reason(err error) string {
 		err  error
 		name string
 	}{
-		{errNoCredentials, "no_credentials"},
+		{ErrNoCredentials, "no_credentials"},
 		{errUnsupportedScheme, "unsupported_scheme"},
-		{errDuplicateCredentials, "duplicate_credentials"},
+		{ErrDuplicateCredentials, "duplicate_credentials"},
 		{errForeignToken, "foreign_token"},
 		{ErrMalformedKey, "malformed_key"},
 		{ErrWrongEnvironment, "wrong_environment"},

@@ -23,7 +23,7 @@ import (
 // the flush, so a stalled store holds neither the flusher nor Close for
 // long, while a slow one still takes every count.
 //
-// LastUsedAt has one-second resolution. Uses are stamped with a coarse
+// LastUsedAt has one-second resolution (see reportLastUsed). Uses are stamped with a coarse
 // clock the flusher refreshes every second (reading the clock costs more
 // than the rest of the bookkeeping), and a counter's timestamp is only moved
 // when it is a second old, so concurrent verifications of one key rarely
@@ -154,7 +154,7 @@ func (t *usageTracker) flush(ctx context.Context) error {
 		var retired map[string]*usageCounter
 		for id, c := range sh.Snapshot() {
 			if n := c.count.Swap(0); n > 0 {
-				batch = append(batch, Usage{ID: id, Count: n, LastUsedAt: time.Unix(0, c.last.Load()).UTC()})
+				batch = append(batch, Usage{ID: id, Count: n, LastUsedAt: usedAt(c.last.Load())})
 				c.idle = 0
 				continue
 			}
@@ -213,8 +213,27 @@ func (t *usageTracker) addPending(k *Key) {
 	}
 	if n := c.count.Load(); n > 0 {
 		k.RequestCount += n
-		if last := time.Unix(0, c.last.Load()).UTC(); last.After(k.LastUsedAt) {
+		if last := usedAt(c.last.Load()); last.After(k.LastUsedAt) {
 			k.LastUsedAt = last
 		}
+	}
+}
+
+// usedAt is the time of a use as written and reported: whole seconds, the
+// resolution of the coarse clock, so a store of any precision keeps it as
+// is and LastUsedAt reads the same before and after a flush.
+func usedAt(nano int64) time.Time { return time.Unix(nano/int64(time.Second), 0).UTC() }
+
+// reportLastUsed sets k.LastUsedAt as Get and List report it: in whole
+// seconds, and never before CreatedAt. A use in the key's first second is
+// stamped by a coarse clock that may read earlier than the creation (or be
+// truncated to before it): it reads as CreatedAt.
+func reportLastUsed(k *Key) {
+	if k.LastUsedAt.IsZero() {
+		return
+	}
+	k.LastUsedAt = k.LastUsedAt.UTC().Truncate(time.Second)
+	if k.LastUsedAt.Before(k.CreatedAt) {
+		k.LastUsedAt = k.CreatedAt
 	}
 }

@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,4 +143,71 @@ func TestUsageFlushOfManyKeysFitsTheStoreTimeout(t *testing.T) {
 		}
 		require.NoError(t, m.Close())
 	})
+}
+
+// microStore keeps usage times to the microsecond, as the SQL stores do.
+type microStore struct{ *memstore.Store }
+
+func (s microStore) AddUsage(ctx context.Context, u []apikey.Usage) error {
+	u = slices.Clone(u)
+	for i := range u {
+		u[i].LastUsedAt = u[i].LastUsedAt.Truncate(time.Microsecond)
+	}
+	return s.Store.AddUsage(ctx, u)
+}
+
+// LastUsedAt is never earlier than CreatedAt, although uses are stamped
+// with a clock refreshed once a second, and reads the same (whole seconds)
+// before and after the flush, whatever precision the store keeps.
+func TestLastUsedAtNotBeforeCreatedAtAndStableAcrossFlush(t *testing.T) {
+	t.Parallel()
+	for name, store := range map[string]func() apikey.Store{
+		"memstore":     func() apikey.Store { return memstore.New() },
+		"microseconds": func() apikey.Store { return microStore{memstore.New()} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				time.Sleep(300*time.Millisecond + 123) // the coarse clock ticks at .300000123
+				m, err := apikey.New(store(), apikey.WithUsageFlushInterval(10*time.Second))
+				require.NoError(t, err)
+				defer m.Close()
+				time.Sleep(1900 * time.Millisecond) // 2.200000123: the last tick was at 1.300000123
+				created, secret, err := m.Create(ctx, apikey.CreateParams{Name: "used"})
+				require.NoError(t, err)
+				_, err = m.Verify(ctx, secret)
+				require.NoError(t, err)
+
+				before, err := m.Get(ctx, created.ID)
+				require.NoError(t, err)
+				assert.False(t, before.LastUsedAt.Before(before.CreatedAt), "LastUsedAt %v before CreatedAt %v", before.LastUsedAt, before.CreatedAt)
+				assert.Equal(t, before.CreatedAt, before.LastUsedAt, "used in its first second")
+
+				time.Sleep(11 * time.Second) // a flush
+				synctest.Wait()
+				after, err := m.Get(ctx, created.ID)
+				require.NoError(t, err)
+				assert.Equal(t, int64(1), after.RequestCount, "flushed")
+				assert.Equal(t, before.LastUsedAt, after.LastUsedAt, "the same before and after the flush")
+				list, err := m.List(ctx, apikey.ListOptions{})
+				require.NoError(t, err)
+				require.Len(t, list, 1)
+				assert.Equal(t, before.LastUsedAt, list[0].LastUsedAt, "List as Get")
+
+				// A later use: whole seconds, the same before and after a flush.
+				time.Sleep(time.Second)
+				_, err = m.Verify(ctx, secret)
+				require.NoError(t, err)
+				before, err = m.Get(ctx, created.ID)
+				require.NoError(t, err)
+				assert.Equal(t, time.Date(2000, 1, 1, 0, 0, 13, 0, time.UTC), before.LastUsedAt, "used at 14.2: the tick of 13.300000123, in whole seconds")
+				time.Sleep(11 * time.Second)
+				synctest.Wait()
+				after, err = m.Get(ctx, created.ID)
+				require.NoError(t, err)
+				assert.Equal(t, int64(2), after.RequestCount, "flushed")
+				assert.Equal(t, before.LastUsedAt, after.LastUsedAt, "the same before and after the flush")
+			})
+		})
+	}
 }
