@@ -588,6 +588,7 @@ func (m *Manager) view(rec *Record) *Key {
 	if m.usage != nil {
 		m.usage.addPending(k)
 	}
+	reportLastUsed(k)
 	return k
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -179,6 +180,28 @@ func TestSlogAuditSink(t *testing.T) {
 	for _, a := range audit.Actions() {
 		name, _ := apikey.OWASPEvent(a)
 		assert.True(t, strings.HasPrefix(name, "authn_token_"), a)
+	}
+}
+
+// An audit line has one time, the event's, whatever the handler.
+func TestSlogAuditSinkOneTime(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for name, handler := range map[string]func(io.Writer) slog.Handler{
+		"text": func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
+		"json": func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			m := newManager(t, memstore.New(), apikey.WithLogger(slog.New(handler(&buf))),
+				apikey.WithClock(func() time.Time { return now }))
+			create(t, m, apikey.CreateParams{OwnerID: "org_1"})
+			line := strings.TrimSpace(buf.String())
+			require.NotEmpty(t, line)
+			key := map[string]string{"text": "time=", "json": `"time":`}[name]
+			assert.Equal(t, 1, strings.Count(line, key), "one time in %s", line)
+			assert.Contains(t, line, key+map[string]string{"text": "2026-05-01T12:00:00.000Z", "json": `"2026-05-01T12:00:00Z"`}[name], "the event's time")
+		})
 	}
 }
 

@@ -68,6 +68,14 @@ func (c *authContext) refused() {
 	}
 }
 
+// GiveBack tells the middleware that the handler refused the request in
+// ctx for a reason of its own (say a 403 it writes after its own
+// authorization check), so that what the request took from the key's rate
+// limits and quota is given back when the handler returns, as it is for a
+// refusal of RequireScopes or LimitRoute. A refused request spends no
+// budget. It does nothing for a request the middleware did not charge.
+func GiveBack(ctx context.Context) { fromContext(ctx).refused() }
+
 // roomOf is the share of d's limit left: +Inf when no limit applied.
 func roomOf(d Decision) float32 {
 	if d.Policy == "" || d.Limit <= 0 {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keyward/apikey"
@@ -163,4 +164,71 @@ func TestWithoutV1Digests(t *testing.T) {
 	rotated := newManager(t, store, apikey.WithPepper(newPepper, oldPepper), apikey.WithoutV1Digests())
 	_, err = rotated.Verify(ctx, secret)
 	assert.NoError(t, err, "an older pepper's v2 record still verifies")
+}
+
+// What an unknown key costs in store lookups, as the README and
+// WithoutV1Digests document it: one per scheme, plus one more (the current
+// digest again) whenever there is an older scheme to re-hash from. So
+// WithoutV1Digests brings it to one only without older peppers or the
+// unpeppered fallback.
+func TestUnknownKeyLookups(t *testing.T) {
+	t.Parallel()
+	p1, p2 := []byte("pepper one: 32 random bytes, ok!"), []byte("pepper two: 32 random bytes, ok!")
+	for _, tc := range []struct {
+		name string
+		opts []apikey.Option
+		want int64
+	}{
+		{"default", nil, 3},
+		{"without v1", []apikey.Option{apikey.WithoutV1Digests()}, 1},
+		{"pepper", []apikey.Option{apikey.WithPepper(p1)}, 3},
+		{"pepper without v1", []apikey.Option{apikey.WithPepper(p1), apikey.WithoutV1Digests()}, 1},
+		{"two peppers", []apikey.Option{apikey.WithPepper(p1, p2)}, 5},
+		{"two peppers without v1", []apikey.Option{apikey.WithPepper(p1, p2), apikey.WithoutV1Digests()}, 3},
+		{"fallback without v1", []apikey.Option{apikey.WithPepper(p1), apikey.WithUnpepperedFallback(), apikey.WithoutV1Digests()}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := newCountingStore()
+			m := newManager(t, store, append(tc.opts, apikey.WithNegativeCache(0, 0))...)
+			_, unknown := create(t, newManager(t, newCountingStore()), apikey.CreateParams{})
+			_, err := m.Verify(context.Background(), unknown)
+			assert.ErrorIs(t, err, apikey.ErrUnknownKey)
+			assert.Equal(t, tc.want, store.reads.Load())
+		})
+	}
+}
+
+// rehashedMeanwhile is a store on which another instance re-hashes a v1
+// record to v2 right after this instance's first lookup (by the current
+// digest) has missed it: the v1 lookup that follows misses it too.
+type rehashedMeanwhile struct {
+	apikey.Store
+	once   sync.Once
+	rehash func()
+}
+
+func (s *rehashedMeanwhile) ByDigest(ctx context.Context, d apikey.Digest) (*apikey.Record, error) {
+	rec, err := s.Store.ByDigest(ctx, d)
+	s.once.Do(s.rehash)
+	return rec, err
+}
+
+// A key re-hashed by another instance between this instance's lookups is
+// still found (the current digest is looked up once more) and is not
+// remembered as unknown.
+func TestKeyRehashedBetweenLookupsIsFound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	inner := newCountingStore()
+	k, secret := create(t, newManager(t, inner), apikey.CreateParams{})
+	v2 := sha256Of(secret[:len(secret)-checksumLen])
+	setDigest(t, inner, k.ID, sha256Of(secret), "sha256")
+	store := &rehashedMeanwhile{Store: inner, rehash: func() {
+		require.NoError(t, inner.SetDigest(ctx, k.ID, sha256Of(secret), v2, "sha256/v2"))
+	}}
+	m := newManager(t, store)
+	got, err := m.Verify(ctx, secret)
+	require.NoError(t, err, "re-hashed by another instance between the lookups")
+	assert.Equal(t, k.ID, got.ID)
 }

@@ -33,6 +33,15 @@ var (
 	// ErrDisabled: the key is disabled (reversibly, see Manager.Disable).
 	ErrDisabled error = &authError{"apikey: API key disabled"}
 
+	// ErrNoCredentials: the request presents no API key (KeyFromRequest):
+	// no credential header, or Authorization of a scheme other than
+	// Bearer. Answer 401 without an error code (RFC 6750 §3.1).
+	ErrNoCredentials = errors.New("apikey: no credentials")
+	// ErrDuplicateCredentials: the request presents credentials more than
+	// once, in both headers or one repeated (KeyFromRequest). Answer 400
+	// invalid_request, and check neither.
+	ErrDuplicateCredentials = errors.New("apikey: credentials sent more than once")
+
 	// ErrInsufficientScope: the key is valid but lacks a required scope.
 	// It does not match ErrInvalidKey: the answer is 403, not 401.
 	ErrInsufficientScope = errors.New("apikey: insufficient scope")

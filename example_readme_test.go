@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,8 +10,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/admin"
 	"github.com/keyward/apikey/store/memstore"
 )
 
@@ -123,25 +126,179 @@ func Example_readmeRateLimits() {
 	// map[200:10 429:1]
 }
 
-// TestREADMESnippetsVerbatim: the Go blocks of the README's middleware and
-// rate-limit sections are the functions above, byte for byte.
+// The README's "Use" snippet; its variables (ctx, the presented key, the
+// last page's last ID) are the parameters.
+func readmeUse(ctx context.Context, presented, lastID string) error {
+	m, err := apikey.New(memstore.New()) // or sqlitestore.Open("keys.db"), sqlstore.New(db, sqlstore.Postgres)
+	if err != nil {
+		return err
+	}
+	defer m.Close() // flushes usage counts
+
+	// Create returns the record and the key. Show the key once: it is not stored anywhere.
+	key, secret, err := m.Create(ctx, apikey.CreateParams{
+		Name:      "CI pipeline",
+		OwnerID:   "org_42",
+		Scopes:    []string{"webhooks:read", "webhooks:write"},
+		ExpiresAt: time.Now().Add(90 * 24 * time.Hour), // zero: never
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println(secret)     // sk_live_Aa2nEIgUiFv7lx88td3L1vRJ1EyiRUlvCTkVFaHNVEo35olX7
+	fmt.Println(key.Prefix) // sk_live_Aa2n: what a UI may show afterwards
+
+	// Verify a presented key and the scopes the route needs.
+	k, err := m.Verify(ctx, presented, "webhooks:write")
+	switch {
+	case err == nil: // k.ID, k.OwnerID, k.Scopes, k.Environment …
+		fmt.Println("webhooks of", k.OwnerID)
+	case errors.Is(err, apikey.ErrInvalidKey): // 401: malformed, unknown, revoked, expired, disabled
+	case errors.Is(err, apikey.ErrInsufficientScope): // 403
+	case errors.Is(err, apikey.ErrRateLimited): // 429
+	default: // ErrStoreUnavailable: 503, fail closed
+	}
+
+	next, newSecret, err := m.Rotate(ctx, key.ID, time.Hour) // the old key works one more hour
+	if err != nil {
+		return err
+	}
+	fmt.Println(next.Prefix, newSecret)
+	m.Disable(ctx, next.ID) // reversible: m.Enable(ctx, next.ID)
+	m.Revoke(ctx, next.ID)  // immediate and irreversible
+	m.List(ctx, apikey.ListOptions{OwnerID: "org_42", Limit: 50, After: lastID})
+	return nil
+}
+
+// The README's "Key management" snippet.
+func readmeKeyManagement(m *apikey.Manager, mux *http.ServeMux) error {
+	h, err := admin.NewHandler(m) // callers: API keys with api_keys:manage, or admin.WithAuthorizer(yourSessions)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/v1/", http.StripPrefix("/v1", h))
+	return nil
+}
+
+// The README's "Admin page" snippet, with a session check of the host's.
+func readmeAdminPage(m *apikey.Manager, mux *http.ServeMux) error {
+	h, err := admin.NewHandler(m,
+		admin.WithAuthorizer(mySessionCheck), // your login: who is this, which owner's keys may they manage
+		admin.WithUI(admin.UIConfig{SessionCookie: "session", LoginURL: "/login"}))
+	if err != nil {
+		return err
+	}
+	mux.Handle("/settings/", http.StripPrefix("/settings", h)) // the page is /settings/ui/
+	return nil
+}
+
+func mySessionCheck(r *http.Request) (*admin.Principal, error) {
+	if c, err := r.Cookie("session"); err != nil || c.Value != "alice" {
+		return nil, errors.New("no session")
+	}
+	return &admin.Principal{ActorID: "alice", OwnerID: "org_42"}, nil
+}
+
+// The fragments run: Use end to end, and both mounts answer.
+func TestREADMEFragments(t *testing.T) {
+	t.Parallel()
+	must(t, readmeUse(context.Background(), "sk_live_not_a_key", ""))
+	m := newManager(t, memstore.New())
+	mux := http.NewServeMux()
+	must(t, readmeKeyManagement(m, mux))
+	must(t, readmeAdminPage(m, mux))
+	for path, want := range map[string]int{"/v1/api-keys": 401, "/settings/api-keys": 401} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, w.Code, want)
+		}
+	}
+}
+
+// TestREADMESnippetsVerbatim: every Go block of the README is compiled by
+// a test file, byte for byte: the blocks of the middleware and rate-limit
+// sections are whole functions above; the others are the bodies of
+// functions (one tab of indentation less, the wrapper's final return
+// aside), here or in the tests of the module that can compile them.
 func TestREADMESnippetsVerbatim(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	must(t, err)
 	src, err := os.ReadFile("example_readme_test.go")
 	must(t, err)
+	covered := map[string]bool{}
 	for _, section := range []string{"## HTTP middleware", "## Rate limits and quotas"} {
-		_, rest, ok := strings.Cut(string(readme), section+"\n")
-		if !ok {
-			t.Fatalf("README has no %q", section)
-		}
-		_, block, ok := strings.Cut(rest, "```go\n")
-		if !ok {
-			t.Fatalf("%s has no Go block", section)
-		}
-		block, _, _ = strings.Cut(block, "```")
+		block := readmeGoBlock(t, string(readme), section)
+		covered[block] = true
 		if !strings.Contains(string(src), block) {
 			t.Errorf("the Go block of %s is not in example_readme_test.go verbatim:\n%s", section, block)
 		}
 	}
+	for _, c := range []struct{ section, file, fn string }{
+		{"## Use", "example_readme_test.go", "readmeUse"},
+		{"## Key management", "example_readme_test.go", "readmeKeyManagement"},
+		{"## Many instances", "redis/example_readme_test.go", "readmeManyInstances"},
+		{"## Stores", "store/sqlitestore/example_readme_test.go", "readmeStores"},
+		{"## Admin page", "example_readme_test.go", "readmeAdminPage"},
+	} {
+		block := readmeGoBlock(t, string(readme), c.section)
+		covered[block] = true
+		src, err := os.ReadFile(c.file)
+		must(t, err)
+		if body := funcBody(t, string(src), c.fn); !strings.Contains(body, block) {
+			t.Errorf("the Go block of %s is not the body of %s in %s verbatim:\n%s\nbody:\n%s", c.section, c.fn, c.file, block, body)
+		}
+	}
+	// No Go block escapes: each is one of the above.
+	rest := string(readme)
+	for {
+		_, after, ok := strings.Cut(rest, "```go\n")
+		if !ok {
+			break
+		}
+		block, _, _ := strings.Cut(after, "```")
+		if !covered[block] {
+			t.Errorf("a Go block of the README no test compiles:\n%s", block)
+		}
+		rest = after[len(block):]
+	}
+}
+
+// readmeGoBlock is the first Go block after the heading section.
+func readmeGoBlock(t *testing.T, readme, section string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(readme, section+"\n")
+	if !ok {
+		t.Fatalf("README has no %q", section)
+	}
+	if next := strings.Index(rest, "\n## "); next >= 0 {
+		rest = rest[:next]
+	}
+	_, block, ok := strings.Cut(rest, "```go\n")
+	if !ok {
+		t.Fatalf("%s has no Go block", section)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	return block
+}
+
+// funcBody is the body of the top-level function name in src, each line
+// with one tab of indentation less.
+func funcBody(t *testing.T, src, name string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(src, "\nfunc "+name+"(")
+	if ok {
+		_, rest, ok = strings.Cut(rest, "{\n")
+	}
+	if ok {
+		rest, _, ok = strings.Cut(rest, "\n}\n")
+	}
+	if !ok {
+		t.Fatalf("no func %s", name)
+	}
+	lines := strings.Split(rest, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "\t")
+	}
+	return strings.Join(lines, "\n") + "\n"
 }

@@ -332,25 +332,19 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.throttle != nil && a.throttle.nblocked.Load() > 0 && a.throttled(w, r, bearer, keyed) {
 		return
 	}
-	switch {
-	case len(bearer)+len(keyed) > 1:
-		// RFC 6750 §2: one method per request. Which value to believe is
-		// ambiguous, so neither is checked.
-		a.responder.refuse(w, r, badRequest, errDuplicateCredentials, "")
-	case len(keyed) == 1:
-		a.authenticate(w, r, trimOWS(keyed[0]), a.keyHeader, route, next)
-	case len(bearer) == 1:
-		token, isBearer := bearerToken(trimOWS(bearer[0]))
-		switch {
-		case isBearer && strings.HasPrefix(token, a.keyPrefix):
-			a.authenticate(w, r, token, a.bearerHeader, route, next)
-		case a.fallback != nil:
-			a.pass(w, r, a.fallback)
-		case isBearer:
-			a.responder.refuse(w, r, unauthorized, errForeignToken, "")
-		default:
-			a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
-		}
+	switch kind, presented := credentialOf(bearer, keyed); {
+	case kind == credDuplicate:
+		a.responder.refuse(w, r, badRequest, ErrDuplicateCredentials, "")
+	case kind == credKeyHeader:
+		a.authenticate(w, r, presented, a.keyHeader, route, next)
+	case kind == credBearer && strings.HasPrefix(presented, a.keyPrefix):
+		a.authenticate(w, r, presented, a.bearerHeader, route, next)
+	case kind != credNone && a.fallback != nil:
+		a.pass(w, r, a.fallback)
+	case kind == credBearer:
+		a.responder.refuse(w, r, unauthorized, errForeignToken, "")
+	case kind == credOtherScheme:
+		a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
 	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
 		a.serve(w, r, next, "") // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
@@ -358,7 +352,7 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case a.optional:
 		a.pass(w, r, next)
 	default:
-		a.responder.refuse(w, r, unauthorized, errNoCredentials, "")
+		a.responder.refuse(w, r, unauthorized, ErrNoCredentials, "")
 	}
 }
 
@@ -372,15 +366,7 @@ func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, beare
 	if wait <= 0 {
 		return false
 	}
-	var presented string
-	switch {
-	case len(keyed) == 1 && len(bearer) == 0:
-		presented = trimOWS(keyed[0])
-	case len(bearer) == 1 && len(keyed) == 0:
-		if token, ok := bearerToken(trimOWS(bearer[0])); ok {
-			presented = token
-		}
-	}
+	_, presented := credentialOf(bearer, keyed)
 	if presented != "" && a.manager.cached(presented) {
 		return false
 	}
@@ -496,6 +482,58 @@ func (w *recoverWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection's writer
 // (Flush, Hijack, deadlines).
 func (w *recoverWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// KeyFromRequest returns the API key a request presents, by the
+// middleware's rules, for handlers that call Verify or Check themselves:
+// the key is the value of X-API-Key, or the token of an Authorization
+// header of the Bearer scheme (case-insensitive, then one or more spaces),
+// optional whitespace around either value ignored; never the query string,
+// a cookie or the body. Credentials sent twice (both headers, or one
+// repeated) are ErrDuplicateCredentials, answered 400 invalid_request;
+// none, or Authorization of another scheme, is ErrNoCredentials, answered
+// 401 without an error code. A token that is not a key (empty, malformed)
+// is returned as is: Verify rejects it with ErrInvalidKey.
+func KeyFromRequest(r *http.Request) (key string, err error) {
+	kind, presented := credentialOf(r.Header["Authorization"], r.Header["X-Api-Key"])
+	switch kind {
+	case credKeyHeader, credBearer:
+		return presented, nil
+	case credDuplicate:
+		return "", ErrDuplicateCredentials
+	}
+	return "", ErrNoCredentials
+}
+
+// credentialKind is what the credential headers of a request hold.
+type credentialKind uint8
+
+const (
+	credNone        credentialKind = iota
+	credDuplicate                  // more than one value, in one header or both
+	credKeyHeader                  // one X-API-Key (or KeyHeader) value
+	credBearer                     // one Authorization value of the Bearer scheme
+	credOtherScheme                // one Authorization value of another scheme
+)
+
+// credentialOf applies the rules of which credential a request presents
+// to the values of its bearer and key headers; presented is set for
+// credKeyHeader and credBearer.
+func credentialOf(bearer, keyed []string) (kind credentialKind, presented string) {
+	switch {
+	case len(bearer)+len(keyed) > 1:
+		// RFC 6750 §2: one method per request. Which value to believe is
+		// ambiguous, so neither is checked.
+		return credDuplicate, ""
+	case len(keyed) == 1:
+		return credKeyHeader, trimOWS(keyed[0])
+	case len(bearer) == 1:
+		if token, ok := bearerToken(trimOWS(bearer[0])); ok {
+			return credBearer, token
+		}
+		return credOtherScheme, ""
+	}
+	return credNone, ""
+}
 
 // trimOWS drops optional whitespace (SP, HTAB; RFC 9110 §5.5) around a
 // field value: net/http trims it over HTTP/1.1 but not over HTTP/2 or in
@@ -776,7 +814,7 @@ func (g *gate) scopesAlone(w http.ResponseWriter, r *http.Request, c *authContex
 		resp.refuse(w, r, unavailable, g.req.invalid, "")
 	case c == nil || c.rec == nil && c.method == "":
 		c.refused()
-		resp.refuse(w, r, unauthorized, errNoCredentials, "")
+		resp.refuse(w, r, unauthorized, ErrNoCredentials, "")
 	case !grants(c, g.req):
 		err := error(&ScopeError{Required: slices.Clone(g.req.scopes), Any: g.req.anyScope})
 		if c.rec != nil {
@@ -850,9 +888,7 @@ func validHeaderName(s string) bool {
 // Causes of refusals that no Manager call reports. The ones about a
 // presented token match ErrInvalidKey, like Verify's.
 var (
-	errNoCredentials                = errors.New("apikey: no credentials")
 	errUnsupportedScheme            = errors.New("apikey: unsupported authentication scheme")
-	errDuplicateCredentials         = errors.New("apikey: credentials sent more than once")
 	errForeignToken           error = &authError{"apikey: bearer token is not an API key"}
 	errMisconfigured                = errors.New("apikey: middleware misconfigured")
 	errInvalidRequiredScope         = errors.New("apikey: invalid required scope")

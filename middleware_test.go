@@ -337,7 +337,7 @@ func answerCases(k keys) []answerCase {
 		{name: "rate limited", req: request{"/limited", bearer(k.reader)}, status: 429, retry: "2",
 			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 2 seconds.","retry_after":2}}`},
 		{name: "rate limited, no wait: never Retry-After 0", req: request{"/limited-now", bearer(k.reader)}, status: 429, retry: "1",
-			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 1 seconds.","retry_after":1}}`},
+			body: `{"error":{"code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after 1 second.","retry_after":1}}`},
 		{name: "store down", req: request{"/store-down", bearer(k.reader)}, status: 503, body: bodyUnavailable},
 	}
 }

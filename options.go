@@ -104,7 +104,8 @@ func WithUnpepperedFallback() Option { return func(c *config) { c.sha256Legacy =
 // earlier versions ("sha256" and "hmac-sha256:<pepper id>", over the whole
 // key). By default a key stored under one still verifies and is re-hashed
 // to the current scheme on use, which makes an unknown key cost three store
-// lookups instead of one. Set this on a new installation, or once every
+// lookups instead of one (with an older pepper or WithUnpepperedFallback,
+// five instead of three). Set this on a new installation, or once every
 // older key has been used or retired (no record's digest_scheme lacks
 // "/v2"). Older peppers (WithPepper) and WithUnpepperedFallback still work.
 func WithoutV1Digests() Option { return func(c *config) { c.noV1Digests = true } }

@@ -155,8 +155,7 @@ func (p *responder) write(w http.ResponseWriter, r *http.Request, ans *refusal, 
 	}
 	body := ans.body
 	if retryAfter > 0 {
-		msg := ans.message + ". Retry after " + strconv.FormatInt(retryAfter, 10) + " seconds."
-		body = jsonerr.Body(ans.code, msg, retryAfter)
+		body = jsonerr.Body(ans.code, jsonerr.RetryMessage(ans.message, retryAfter), retryAfter)
 	}
 	jsonerr.Send(w, ans.status, body)
 }
@@ -211,9 +210,9 @@ func reason(err error) string {
 		err  error
 		name string
 	}{
-		{errNoCredentials, "no_credentials"},
+		{ErrNoCredentials, "no_credentials"},
 		{errUnsupportedScheme, "unsupported_scheme"},
-		{errDuplicateCredentials, "duplicate_credentials"},
+		{ErrDuplicateCredentials, "duplicate_credentials"},
 		{errForeignToken, "foreign_token"},
 		{ErrMalformedKey, "malformed_key"},
 		{ErrWrongEnvironment, "wrong_environment"},

@@ -18,10 +18,12 @@ import (
 // one batch per interval. Counts are additive in the store, so instances
 // sharing one database add up correctly. A crash loses at most one interval
 // of counts; Close flushes. A failed flush puts the counts back for the next.
-// Each flush is bounded by the store timeout (at most half the interval),
-// so a stalled store holds neither the flusher nor Close for long.
+// Each write of a flush (at most usageFlushChunk keys) is bounded by the
+// store timeout (at most half the interval), and the first failure ends
+// the flush, so a stalled store holds neither the flusher nor Close for
+// long, while a slow one still takes every count.
 //
-// LastUsedAt has one-second resolution. Uses are stamped with a coarse
+// LastUsedAt has one-second resolution (see reportLastUsed). Uses are stamped with a coarse
 // clock the flusher refreshes every second (reading the clock costs more
 // than the rest of the bookkeeping), and a counter's timestamp is only moved
 // when it is a second old, so concurrent verifications of one key rarely
@@ -141,7 +143,8 @@ func (c *usageCounter) add(n int64) bool {
 	}
 }
 
-// flush writes every pending count in one AddUsage call.
+// flush writes every pending count, in AddUsage calls of at most
+// usageFlushChunk keys.
 func (t *usageTracker) flush(ctx context.Context) error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
@@ -151,7 +154,7 @@ func (t *usageTracker) flush(ctx context.Context) error {
 		var retired map[string]*usageCounter
 		for id, c := range sh.Snapshot() {
 			if n := c.count.Swap(0); n > 0 {
-				batch = append(batch, Usage{ID: id, Count: n, LastUsedAt: time.Unix(0, c.last.Load()).UTC()})
+				batch = append(batch, Usage{ID: id, Count: n, LastUsedAt: usedAt(c.last.Load())})
 				c.idle = 0
 				continue
 			}
@@ -172,21 +175,34 @@ func (t *usageTracker) flush(ctx context.Context) error {
 			})
 		}
 	}
-	if len(batch) == 0 {
-		return nil
+	// In chunks, each bounded by the timeout: a write's time grows with its
+	// keys, the timeout does not. The first failure stops the flush (a
+	// stalled store holds it one timeout), and what is unwritten goes back.
+	for len(batch) > 0 {
+		chunk := batch[:min(len(batch), usageFlushChunk)]
+		if err := t.write(ctx, chunk); err != nil {
+			for _, u := range batch {
+				t.add(u.ID, u.Count, u.LastUsedAt.UnixNano())
+			}
+			return err
+		}
+		batch = batch[len(chunk):]
 	}
+	return nil
+}
+
+// usageFlushChunk is the most keys one AddUsage call carries (one
+// statement in the SQL stores).
+const usageFlushChunk = 400
+
+// write is one AddUsage call, bounded by the timeout.
+func (t *usageTracker) write(ctx context.Context, chunk []Usage) error {
 	if t.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.timeout)
 		defer cancel()
 	}
-	if err := t.store.AddUsage(ctx, batch); err != nil {
-		for _, u := range batch {
-			t.add(u.ID, u.Count, u.LastUsedAt.UnixNano())
-		}
-		return err
-	}
-	return nil
+	return t.store.AddUsage(ctx, chunk)
 }
 
 // addPending adds to k the uses not yet written to the store.
@@ -197,8 +213,27 @@ func (t *usageTracker) addPending(k *Key) {
 	}
 	if n := c.count.Load(); n > 0 {
 		k.RequestCount += n
-		if last := time.Unix(0, c.last.Load()).UTC(); last.After(k.LastUsedAt) {
+		if last := usedAt(c.last.Load()); last.After(k.LastUsedAt) {
 			k.LastUsedAt = last
 		}
+	}
+}
+
+// usedAt is the time of a use as written and reported: whole seconds, the
+// resolution of the coarse clock, so a store of any precision keeps it as
+// is and LastUsedAt reads the same before and after a flush.
+func usedAt(nano int64) time.Time { return time.Unix(nano/int64(time.Second), 0).UTC() }
+
+// reportLastUsed sets k.LastUsedAt as Get and List report it: in whole
+// seconds, and never before CreatedAt. A use in the key's first second is
+// stamped by a coarse clock that may read earlier than the creation (or be
+// truncated to before it): it reads as CreatedAt.
+func reportLastUsed(k *Key) {
+	if k.LastUsedAt.IsZero() {
+		return
+	}
+	k.LastUsedAt = k.LastUsedAt.UTC().Truncate(time.Second)
+	if k.LastUsedAt.Before(k.CreatedAt) {
+		k.LastUsedAt = k.CreatedAt
 	}
 }

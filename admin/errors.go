@@ -46,6 +46,11 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, e *apiError) {
 		h.cfg.logger.LogAttrs(r.Context(), slog.LevelError, "apikey/admin: request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", e.cause.Error()))
 	}
+	if e.status == http.StatusForbidden {
+		// Refused: the caller's key keeps its budget. (404s spend it
+		// alike, so that another owner's key cannot be told from none.)
+		apikey.GiveBack(r.Context())
+	}
 	writeError(w, e)
 }
 

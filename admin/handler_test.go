@@ -427,6 +427,7 @@ func TestCreateLimitSeam(t *testing.T) {
 	assert.Equal(t, "rate_limit_exceeded", a.errCode())
 	assert.Equal(t, "60", a.header.Get("Retry-After"))
 	assert.Equal(t, float64(60), a.json["error"].(map[string]any)["retry_after"])
+	assert.Equal(t, "Rate limit exceeded. Retry after 60 seconds.", a.json["error"].(map[string]any)["message"], "as the middleware says it")
 	a = e.do("POST", "/v1/api-keys", e.manager, map[string]any{"name": "third"})
 	assert.Equal(t, http.StatusServiceUnavailable, a.status, a.body)
 	assert.Equal(t, []string{"org_1", "org_1", "org_1"}, owners)

@@ -2,11 +2,9 @@ module github.com/keyward/apikey/redis
 
 go 1.26.0
 
-replace github.com/keyward/apikey => ..
-
 require (
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/keyward/apikey v0.0.0
+	github.com/keyward/apikey v0.0.0-20261122155606-c7359bfe3549
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
 )

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -93,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			mainUsage(stdout, top)
 			return exitOK
 		}
-		fmt.Fprintln(stderr, "apikey:", err)
+		fmt.Fprintln(stderr, "apikey:", redactKeys(err.Error()))
 		mainUsage(stderr, top)
 		return exitUsage
 	}
@@ -108,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	i := slices.IndexFunc(commands, func(c command) bool { return c.name == rest[0] })
 	if i < 0 {
-		fmt.Fprintf(stderr, "apikey: unknown command %q\n", rest[0])
+		fmt.Fprintf(stderr, "apikey: unknown command %s\n", redactKeys(strconv.Quote(rest[0])))
 		mainUsage(stderr, top)
 		return exitUsage
 	}
@@ -124,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		commandUsage(stdout, cmd, fs)
 		return exitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "apikey %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "apikey %s: %s\n", cmd.name, redactKeys(err.Error()))
 		commandUsage(stderr, cmd, fs)
 		return exitUsage
 	case len(positional) != cmd.nargs:
@@ -149,15 +150,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "apikey %s: %s\n", cmd.name, describe(err))
+	fmt.Fprintf(stderr, "apikey %s: %s\n", cmd.name, describe(cmd.name, err))
 	return exitCode(err)
 }
 
-// describe is err as the CLI prints it: without the library's "apikey: "
-// prefixes, which the command's name already gives, and with a hint where
-// the fix is known.
-func describe(err error) string {
-	msg := strings.ReplaceAll(err.Error(), "apikey: ", "")
+// describe is err of command cmd as the CLI prints it: without the
+// library's "apikey: " prefixes nor a leading "cmd: ", which the CLI's own
+// prefix already gives, and with a hint where the fix is known.
+func describe(cmd string, err error) string {
+	msg := redactKeys(strings.ReplaceAll(err.Error(), "apikey: ", ""))
+	msg = strings.TrimPrefix(msg, cmd+": ")
 	if missingSchema(err) {
 		msg += "\nhint: the database has no key schema (or an old one): run 'apikey migrate' with the same --db"
 	}

@@ -206,6 +206,10 @@ func TestUsageErrors(t *testing.T) {
 		{"--db", db, "create", "--name"},
 		{"--db", db, "create", "--name", "x", "--expires-in", "soon"},
 		{"--db", db, "create", "--name", "x", "--expires-in", "1d", "--expires-at", "2099-01-01T00:00:00Z"},
+		// The zero instant is not "never" (issue 10, item 7): a usage error,
+		// not a key that never expires.
+		{"--db", db, "create", "--name", "x", "--expires-at", "0001-01-01T00:00:00Z"},
+		{"--db", db, "create", "--name", "x", "--expires-at", "0001-01-01T00:00:00Z", "--expires-in", "1d"},
 		{"--db", db, "create", "--name", "x", "--metadata", "novalue"},
 		{"--db", db, "create", "--name", "x", "--scope", "a b"},
 		{"--db", db, "create", "--name", "x", "--env", "prod"},

@@ -34,11 +34,15 @@ func (m metadataFlag) Set(v string) error {
 }
 
 // timeFlag is an RFC 3339 time, or a duration from now ("90d", "12h",
-// "-30d"): sign says which way.
-type timeFlag struct{ t time.Time }
+// "-30d"): sign says which way. set tells a given zero instant from none.
+type timeFlag struct {
+	t   time.Time
+	set bool
+}
 
 func (f *timeFlag) String() string { return "" }
 func (f *timeFlag) Set(v string) error {
+	f.set = true
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		f.t = t
 		return nil
@@ -115,8 +119,12 @@ func createFlags(fs *flag.FlagSet) runFunc {
 			return usagef("--name is required")
 		}
 		p.Scopes, p.ExpiresAt = scopes, expiresAt.t
+		if expiresAt.set && p.ExpiresAt.IsZero() {
+			// The zero instant would mean "never" to the Manager.
+			return usagef("--expires-at: must be in the future")
+		}
 		if expiresIn != "" {
-			if !p.ExpiresAt.IsZero() {
+			if expiresAt.set {
 				return usagef("give --expires-in or --expires-at, not both")
 			}
 			d, err := parseDuration(expiresIn)

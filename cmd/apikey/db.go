@@ -46,7 +46,9 @@ func sqliteVersion(ctx context.Context, path string) (int, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	// Escaped as sqlitestore.Open escapes it, so that a path with '?', '#'
+	// or '%' names the same file, not another one this would create.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
 	if err != nil {
 		return 0, err
 	}
@@ -101,8 +103,14 @@ func openDSN(dsn string) (*openStore, error) {
 	return &openStore{Store: s, db: db, migrate: s.Migrate, close: func() error { return errors.Join(s.Close(), db.Close()) }, before: -1}, nil
 }
 
-// keyLike matches an API key of any prefix anywhere in a string.
-var keyLike = regexp.MustCompile(`(^|[^0-9A-Za-z])[a-z0-9]{1,16}_(live|test)_[0-9A-Za-z]{49}($|[^0-9A-Za-z])`)
+// keyLike matches an API key of any prefix anywhere in a string, and
+// what is nearly one (a character missing or too many, glued to other
+// text): most of a secret (43 characters) is as secret as all of it.
+var keyLike = regexp.MustCompile(`_(live|test)_[0-9A-Za-z]{32,}`)
+
+// redactKeys hides what looks like a key in a message that may echo an
+// argument (a key pasted where a command, flag or value belongs).
+func redactKeys(msg string) string { return keyLike.ReplaceAllString(msg, "_${1}_[not shown]") }
 
 // looksLikeKey reports whether a --db value is, or holds, an API key: a
 // key pasted in the wrong place, which would otherwise become the name of

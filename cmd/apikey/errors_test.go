@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,6 +18,16 @@ func TestErrorMessages(t *testing.T) {
 	r := runCLI("--db", db, "get", "no-such-id")
 	assert.Equal(t, exitNotFound, r.code)
 	assert.Equal(t, "apikey get: not found\n", r.stderr)
+
+	// The library's own "rotate: " after "apikey rotate: " would name it twice.
+	r = runCLI("--db", db, "create", "--name", "x")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	id := strings.Fields(lines[0])[1]
+	require.Equal(t, exitOK, runCLI("--db", db, "rotate", id).code)
+	r = runCLI("--db", db, "rotate", id)
+	assert.Equal(t, exitConflict, r.code)
+	assert.Equal(t, "apikey rotate: key was already rotated: conflict\n", r.stderr)
 
 	r = runCLI("--db", db, "create", "--name", string(make([]byte, 201)))
 	assert.Equal(t, exitUsage, r.code)

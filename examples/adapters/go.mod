@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
-	github.com/keyward/apikey v0.0.0
+	github.com/keyward/apikey v0.0.0-20261122155606-c7359bfe3549
 	github.com/labstack/echo/v4 v4.16.0
 )
 
@@ -46,5 +46,3 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )
-
-replace github.com/keyward/apikey => ../..

@@ -7,7 +7,8 @@
 //   - POST /webhooks/jobs: 100/s per key (job creation);
 //   - POST /endpoints/{id}/test: 10/min per endpoint.
 //
-// It prints a free-plan key and a curl loop that runs into the limit.
+// It prints a free-plan key and a curl loop that shows X-RateLimit-Remaining
+// falling to 0, then a 429 with Retry-After.
 //
 //	go run ./examples/ratelimits
 package main
@@ -73,9 +74,8 @@ func run(ctx context.Context, addr string, out io.Writer) error {
 	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "A free-plan key (60 requests a minute), shown once:\n\n    %s\n\n", secret)
-	fmt.Fprintf(out, "Watch X-RateLimit-Remaining fall, then a 429:\n")
-	fmt.Fprintf(out, "    for i in $(seq 62); do curl -s -o /dev/null -w '%%{http_code} ' -H 'X-API-Key: %s' -X POST %s/webhooks/jobs; done; echo\n", secret, base)
-	fmt.Fprintf(out, "    curl -i -H 'X-API-Key: %s' -X POST %s/endpoints/ep_1/test\n\n", secret, base)
+	fmt.Fprintf(out, "Watch X-RateLimit-Remaining fall, then a 429 (curl 7.84 or later):\n\n    %s\n\n", demoLoop(secret, base))
+	fmt.Fprintf(out, "An endpoint test, 10 a minute per endpoint:\n\n    curl -i -H 'X-API-Key: %s' -X POST %s/endpoints/ep_1/test\n\n", secret, base)
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -88,6 +88,14 @@ func run(ctx context.Context, addr string, out io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// demoLoop is a shell loop that prints each answer's status and
+// X-RateLimit-Remaining and stops at the first 429. It runs until the 429
+// rather than a fixed count because the plan refills one request a second
+// while the loop runs.
+func demoLoop(secret, base string) string {
+	return fmt.Sprintf(`for i in $(seq 200); do r=$(curl -s -o /dev/null -w '%%{http_code} X-RateLimit-Remaining: %%header{x-ratelimit-remaining} Retry-After: %%header{retry-after}' -H 'X-API-Key: %s' -X POST %s/webhooks/jobs); echo "$r"; case $r in 429*) break;; esac; done`, secret, base)
 }
 
 func newAPI(m *apikey.Manager) (http.Handler, error) {

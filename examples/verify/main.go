@@ -1,9 +1,12 @@
 // Command verify shows a handler that checks the API key itself with
 // Manager.Verify instead of using the middleware: for a framework the
 // middleware does not fit, or a key that arrives some other way (a
-// WebSocket's first message, a queue message). It maps Verify's errors the
-// way the middleware does: 401 for any bad key, alike whatever the reason;
-// 403 for a missing scope; 503 when the store fails (fail closed).
+// WebSocket's first message, a queue message). It reads the key with
+// apikey.KeyFromRequest, by the middleware's rules (Bearer in any case or
+// X-API-Key, sent once), and listens on 127.0.0.1:8082, beside the
+// quickstart's 8080. It maps Verify's errors the way the middleware does:
+// 401 for any bad key, alike whatever the reason; 403 for a missing scope;
+// 503 when the store fails (fail closed).
 //
 //	go run ./examples/verify
 package main
@@ -15,17 +18,21 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/keyward/apikey"
 	"github.com/keyward/apikey/store/memstore"
 )
 
+// defaultAddr is not the quickstart's (8080) nor ratelimits' (8081), so
+// the examples run side by side.
+const defaultAddr = "127.0.0.1:8082"
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	addr := flag.String("addr", defaultAddr, "address to listen on")
 	flag.Parse()
 	m, err := apikey.New(memstore.New())
 	if err != nil {
@@ -36,20 +43,31 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("Key (shown once): %s\n\n    curl -i -H 'Authorization: Bearer %s' http://%s/reports\n\n", secret, secret, *addr)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("Listening on http://%s\n\nKey (shown once): %s\n\n    curl -i -H 'Authorization: Bearer %s' http://%s/reports\n\n",
+		ln.Addr(), secret, secret, ln.Addr())
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	mux := http.NewServeMux()
 	mux.Handle("GET /reports", reports(m, logger))
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Fatal(srv.Serve(ln))
 }
 
 // reports checks the key itself, then uses it.
 func reports(m *apikey.Manager, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		presented, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
+		// The middleware's rules: Bearer in any case, or X-API-Key, once.
+		presented, err := apikey.KeyFromRequest(r)
+		switch {
+		case errors.Is(err, apikey.ErrDuplicateCredentials):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_request"`)
+			http.Error(w, "send the API key once", http.StatusBadRequest)
+			return
+		case err != nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 			http.Error(w, "missing API key", http.StatusUnauthorized)
 			return

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"testing"
 
 	"github.com/keyward/apikey"
@@ -28,6 +30,8 @@ func TestReports(t *testing.T) {
 	h := reports(m, slog.New(slog.DiscardHandler))
 	for auth, want := range map[string]int{
 		"Bearer " + reader:     http.StatusOK,
+		"bearer " + reader:     http.StatusOK,
+		"BEARER  " + reader:    http.StatusOK,
 		"Bearer " + other:      http.StatusForbidden,
 		"Bearer sk_live_nope":  http.StatusUnauthorized,
 		"":                     http.StatusUnauthorized,
@@ -48,5 +52,52 @@ func TestReports(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusServiceUnavailable {
 		t.Errorf("closed manager: status %d, want 503", w.Code)
+	}
+}
+
+// The middleware's 400 for credentials sent twice, and X-API-Key.
+func TestReportsHeaders(t *testing.T) {
+	m, err := apikey.New(memstore.New(), apikey.WithoutUsageTracking())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, reader, err := m.Create(context.Background(), apikey.CreateParams{Name: "reader", Scopes: []string{"reports:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := reports(m, slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		headers [][2]string
+		want    int
+	}{
+		{[][2]string{{"X-API-Key", reader}}, http.StatusOK},
+		{[][2]string{{"X-API-Key", reader}, {"Authorization", "Bearer " + reader}}, http.StatusBadRequest},
+		{[][2]string{{"Authorization", "Bearer " + reader}, {"Authorization", "Bearer " + reader}}, http.StatusBadRequest},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/reports", nil)
+		for _, kv := range tc.headers {
+			r.Header.Add(kv[0], kv[1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("%d headers: status %d, want %d", len(tc.headers), w.Code, tc.want)
+		}
+	}
+}
+
+// The example runs beside the quickstart: its default port is another.
+func TestDefaultAddrIsNotTheQuickstarts(t *testing.T) {
+	src, err := os.ReadFile("../quickstart/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`flag\.String\("addr", "([^"]+)"`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("no -addr default in the quickstart")
+	}
+	if string(m[1]) == defaultAddr {
+		t.Errorf("verify listens on the quickstart's %s by default", m[1])
 	}
 }

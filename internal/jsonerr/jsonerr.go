@@ -49,15 +49,27 @@ func Send(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body) // the client went away: nothing to do
 }
 
-// Write writes an error answer, with a Retry-After header and retry_after
-// when retryAfter is positive.
+// Write writes an error answer. When retryAfter is positive it adds a
+// Retry-After header and retry_after, and the message ends "Retry after N
+// seconds." (RetryMessage).
 func Write(w http.ResponseWriter, status int, code, message string, retryAfter time.Duration) {
 	var secs int64
 	if retryAfter > 0 {
 		secs = RetrySeconds(retryAfter)
+		message = RetryMessage(message, secs)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	Send(w, status, Body(code, message, secs))
+}
+
+// RetryMessage is the message of a refusal with a Retry-After of seconds:
+// "Rate limit exceeded. Retry after 1 second." (or N seconds).
+func RetryMessage(message string, seconds int64) string {
+	unit := " seconds."
+	if seconds == 1 {
+		unit = " second."
+	}
+	return message + ". Retry after " + strconv.FormatInt(seconds, 10) + unit
 }
 
 // RetrySeconds is a Retry-After delay in whole seconds, rounded up and

@@ -30,7 +30,7 @@ type Map[K comparable, V any] struct {
 
 type readOnly[K comparable, V any] struct {
 	m       map[K]*slot[V]
-	amended bool // dirty holds keys m lacks
+	amended bool // dirty differs from m: it holds keys m lacks, or lacks deleted ones
 }
 
 // slot is shared by the read and the dirty map, so a value stored in it is
@@ -143,7 +143,8 @@ func (m *Map[K, V]) dirtyLocked(r *readOnly[K, V]) {
 	}
 }
 
-// Delete removes k.
+// Delete removes k. The first Delete after a promotion copies the live
+// keys, O(n), as the first new key does.
 func (m *Map[K, V]) Delete(k K) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -160,6 +161,13 @@ func (m *Map[K, V]) Delete(k K) {
 	}
 	if s != nil {
 		s.p.Store(nil)
+	}
+	if inRead && m.dirty == nil {
+		// Start a dirty map without k (and any other deleted key), so that
+		// the next promotion drops them from the read map: otherwise they
+		// stay there until a new key is stored.
+		m.dirtyLocked(r)
+		m.read.Store(&readOnly[K, V]{m: r.m, amended: true})
 	}
 }
 

@@ -159,3 +159,30 @@ func benchFill(b *testing.B, n int, newMap func() (store func(uint64, *int), loa
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(n/10)), "ns/fill")
 }
+
+// Deleted keys must not stay in the read map for good: once a Range (the
+// cache's sweep) has run, a map whose keys were all deleted holds none,
+// even if no key is stored afterwards.
+func TestDeletedKeysAreDropped(t *testing.T) {
+	t.Parallel()
+	var m Map[int, int]
+	v := 1
+	for k := range 1000 {
+		m.Store(k, &v)
+	}
+	m.Range(func(int, *int) bool { return true }) // promotes
+	for k := range 1000 {
+		m.Delete(k)
+	}
+	m.Range(func(int, *int) bool { return true })
+	if n := len(m.read.Load().m); n != 0 {
+		t.Fatalf("the read map still holds %d deleted keys", n)
+	}
+	if got := m.Load(3); got != nil {
+		t.Fatalf("Load(3) = %d after Delete", *got)
+	}
+	m.Store(3, &v)
+	if got := m.Load(3); got == nil {
+		t.Fatal("Load(3) = nil after Store")
+	}
+}
