@@ -17,17 +17,14 @@ var _ audit.Store = (*Store)(nil)
 const auditColumns = "id, time, action, outcome, actor_type, actor_id, owner_id, key_id, key_name, " +
 	"client_addr, request_id, details"
 
-func (s *Store) auditTable() string { return s.prefix + "audit_events" }
-
 // AppendAudit implements audit.Store with one INSERT.
 func (s *Store) AppendAudit(ctx context.Context, ev *audit.Event) error {
 	details, err := encodeMetadata(ev.Details)
 	if err != nil {
 		return err
 	}
-	q := s.dialect.rebind("INSERT INTO " + s.auditTable() + " (" + auditColumns + ") VALUES (" + placeholders(12) + ")")
 	defer s.lockWrites()()
-	_, err = s.db.ExecContext(ctx, q,
+	_, err = s.db.ExecContext(ctx, s.q.appendAudit,
 		bin(ev.ID), ev.Time.UnixMicro(), string(ev.Action), ev.Outcome, bin(ev.ActorType), bin(ev.ActorID),
 		bin(ev.OwnerID), bin(ev.KeyID), bin(ev.KeyName), bin(ev.ClientAddr), bin(ev.RequestID), details)
 	return s.mapErr("append audit", err)
@@ -72,7 +69,7 @@ func (s *Store) ListAudit(ctx context.Context, q audit.Query) ([]*audit.Event, e
 	if !q.Until.IsZero() {
 		add("time < ?", q.Until.UnixMicro())
 	}
-	return selectPage(ctx, s, "list audit", "SELECT "+auditColumns+" FROM "+s.auditTable(), conds, order, args, limit, decodeAudit)
+	return selectPage(ctx, s, "list audit", s.q.selectAudit, conds, order, args, limit, decodeAudit)
 }
 
 func decodeAudit(row scanner) (*audit.Event, error) {

@@ -8,8 +8,8 @@ import (
 // The schema: one list of migrations per dialect (see migrations). Version
 // n is element n-1: versions are applied in order and recorded in
 // {p}schema_migrations. Never edit an applied version; append a new one.
-// Version 2 is the audit log; version 3 is expected to be the quota
-// tables.
+// Version 1 is the api_keys table, version 2 the audit log (audit_events),
+// version 3 the rate-limit and quota columns of api_keys.
 //
 // {p} stands for the table prefix (see WithTablePrefix). Every statement is
 // idempotent (IF NOT EXISTS), so a migration interrupted on a database

@@ -49,6 +49,9 @@ type queries struct {
 	// live, metered and not rotated (see quota.go); rotatedTo reads a link
 	// of a rotation chain.
 	consumeQuota, refundQuota, rotatedTo string
+	// appendAudit inserts an audit event; selectAudit is ListAudit's
+	// statement before the filters it is given.
+	appendAudit, selectAudit string
 }
 
 // New returns a Store over db, whose driver speaks dialect. It does not
@@ -85,9 +88,12 @@ func New(db *sql.DB, dialect Dialect, opts ...Option) (*Store, error) {
 		refundQuota: "UPDATE " + t + " SET quota_remaining = " +
 			"CASE WHEN quota_remaining + ? > quota_limit THEN quota_limit ELSE quota_remaining + ? END" +
 			live + " AND rotated_to_id IS NULL AND quota_limit IS NOT NULL AND quota_period_start = ?",
-		rotatedTo: "SELECT rotated_to_id FROM " + t + " WHERE id = ?",
+		rotatedTo:   "SELECT rotated_to_id FROM " + t + " WHERE id = ?",
+		selectAudit: "SELECT " + auditColumns + " FROM " + c.prefix + "audit_events",
+		appendAudit: "INSERT INTO " + c.prefix + "audit_events (" + auditColumns + ") VALUES (" + placeholders(12) + ")",
 	}
-	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash, &s.q.drainQuota, &s.q.consumeQuota, &s.q.refundQuota, &s.q.rotatedTo} {
+	for _, q := range []*string{&s.q.insert, &s.q.byID, &s.q.byDigest, &s.q.revoke, &s.q.rotate, &s.q.rehash,
+		&s.q.drainQuota, &s.q.consumeQuota, &s.q.refundQuota, &s.q.rotatedTo, &s.q.appendAudit} {
 		*q = dialect.rebind(*q)
 	}
 	s.byDigest.query = s.q.byDigest
