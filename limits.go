@@ -48,7 +48,7 @@ func (c *config) limitPolicy() (limitPolicy, error) {
 	}
 	p.plans = make(map[string]plan, len(c.plans))
 	for name, l := range c.plans {
-		if name == "" || l.IsZero() {
+		if name == "" || l.isZero() {
 			return p, paramErr("plans", "plans need a name and a limit")
 		}
 		if err := l.validate("plans"); err != nil {
@@ -86,7 +86,7 @@ func (p *limitPolicy) clock() time.Time {
 // key's own, else its plan's, else the default.
 func (p *limitPolicy) forKey(rec *Record) (Limit, string) {
 	switch {
-	case !rec.RateLimit.IsZero():
+	case !rec.RateLimit.isZero():
 		return rec.RateLimit, policyKey
 	case rec.Plan != "":
 		if pl, ok := p.plans[rec.Plan]; ok {
@@ -101,7 +101,7 @@ func (p *limitPolicy) forKey(rec *Record) (Limit, string) {
 // creating keys. It returns a *RateLimitError when refused.
 func (m *Manager) Allow(ctx context.Context, reqs ...LimitRequest) (Decision, error) {
 	for _, r := range reqs {
-		if err := r.Limit.validate("limit"); err != nil || r.Limit.IsZero() {
+		if err := r.Limit.validate("limit"); err != nil || r.Limit.isZero() {
 			return Decision{}, paramErr("limit", "every request needs a valid limit")
 		}
 	}
@@ -187,7 +187,7 @@ next:
 // to rec (key or plan, owner), each of cost, then route's.
 func (m *Manager) limitRequests(reqs []LimitRequest, rec *Record, cost int, route []LimitRequest) []LimitRequest {
 	p := &m.limits
-	if l, name := p.forKey(rec); !l.IsZero() {
+	if l, name := p.forKey(rec); !l.isZero() {
 		reqs = append(reqs, LimitRequest{Key: LimitKey{policyKey, rec.ID}, Limit: l, Cost: cost, Name: name})
 	}
 	if p.owner != nil && rec.OwnerID != "" {

@@ -166,7 +166,7 @@ func (m *Manager) NewMiddleware(opts ...MiddlewareOption) (func(http.Handler) ht
 		vary:         []string{strings.Join(names, ", ")},
 		responder:    resp,
 	}
-	if !c.throttle.IsZero() {
+	if !c.throttle.isZero() {
 		base.throttle = newFailureThrottle(c.throttle, c.trusted)
 	}
 	if len(c.scopes) > 0 {

@@ -150,7 +150,7 @@ func LimitRoute(name string, limit Limit, subject func(r *http.Request, k *Key) 
 	req := &requirement{limit: &routeLimit{name: name, policy: "route:" + name, limit: limit, subject: subject}}
 	// Decided once: a misconfigured route limit refuses every request (503)
 	// rather than leave the route unlimited.
-	if limit.validate("route_limit") != nil || name == "" || limit.IsZero() {
+	if limit.validate("route_limit") != nil || name == "" || limit.isZero() {
 		req.invalid = paramErr("route_limit", "needs a name and a valid limit")
 	}
 	return func(next http.Handler) http.Handler { return newGate(req, next) }

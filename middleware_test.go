@@ -592,14 +592,14 @@ func TestErrorHandler(t *testing.T) {
 	if w.Header().Get("WWW-Authenticate") != invalidToken || w.Header().Get("Cache-Control") != "no-store" {
 		t.Errorf("protocol headers missing: %q", w.Header())
 	}
-	if got.Status != 401 || got.Code != "unauthorized" || !errors.Is(got, apikey.ErrRevoked) || !errors.Is(got, apikey.ErrInvalidKey) {
+	if got.Status != 401 || got.Code != "unauthorized" || !errors.Is(got.Err, apikey.ErrRevoked) || !errors.Is(got.Err, apikey.ErrInvalidKey) {
 		t.Errorf("AuthError = %+v", got)
 	}
 	var ke *apikey.KeyError
-	if !errors.As(got, &ke) || ke.KeyID != ks.revokedID {
+	if !errors.As(got.Err, &ke) || ke.KeyID != ks.revokedID {
 		t.Errorf("AuthError does not name the key: %v", got)
 	}
-	if strings.Contains(got.Error(), ks.revoked) {
+	if strings.Contains(got.Err.Error(), ks.revoked) {
 		t.Error("AuthError holds the key")
 	}
 }

@@ -3,7 +3,6 @@ package apikey
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -33,8 +32,8 @@ func PerSecond(n int) Limit { return Limit{Requests: n, Period: time.Second} }
 func PerMinute(n int) Limit { return Limit{Requests: n, Period: time.Minute} }
 func PerHour(n int) Limit   { return Limit{Requests: n, Period: time.Hour} }
 
-// IsZero reports whether l is the zero Limit, which means "no limit".
-func (l Limit) IsZero() bool { return l.Requests == 0 && l.Period == 0 && l.Burst == 0 }
+// isZero reports whether l is the zero Limit, which means "no limit".
+func (l Limit) isZero() bool { return l.Requests == 0 && l.Period == 0 && l.Burst == 0 }
 
 func (l Limit) burst() int {
 	if l.Burst > 0 {
@@ -46,17 +45,8 @@ func (l Limit) burst() int {
 // rate is tokens per second, computed as the Redis limiter's script does.
 func (l Limit) rate() float64 { return float64(l.Requests) / l.Period.Seconds() }
 
-// String is "100/1m0s" (or "100/1m0s burst 20").
-func (l Limit) String() string {
-	s := strconv.Itoa(l.Requests) + "/" + l.Period.String()
-	if l.Burst > 0 && l.Burst != l.Requests {
-		s += " burst " + strconv.Itoa(l.Burst)
-	}
-	return s
-}
-
 func (l Limit) validate(field string) error {
-	if l.IsZero() {
+	if l.isZero() {
 		return nil
 	}
 	if l.Requests <= 0 || l.Period <= 0 || l.Burst < 0 {

@@ -16,7 +16,8 @@ import (
 
 // Refusals: what the middleware answers, precomputed where it can be.
 
-// AuthError describes a refused request to the OnError handler.
+// AuthError describes a refused request to the OnError handler. It is not
+// an error (it is never returned): its cause is Err.
 type AuthError struct {
 	Status  int    // 400, 401, 403, 429 or 503
 	Code    string // unauthorized, invalid_request, forbidden, rate_limit_exceeded or service_unavailable
@@ -32,16 +33,6 @@ type AuthError struct {
 	// client cannot tell a revoked key from an unknown one.
 	Err error
 }
-
-func (e *AuthError) Error() string {
-	msg := "apikey: request refused (" + strconv.Itoa(e.Status) + " " + e.Code + ")"
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
-}
-
-func (e *AuthError) Unwrap() error { return e.Err }
 
 // refusal is one kind of answer, with its body built once.
 type refusal struct {

@@ -43,7 +43,7 @@ func (h *handler) view(k *apikey.Key) *keyView {
 		RotatedFromID: optString(k.RotatedFromID), RotatedToID: optString(k.RotatedToID),
 		Plan: k.Plan, Quota: k.Quota,
 	}
-	if l := k.RateLimit; !l.IsZero() {
+	if l := k.RateLimit; l != (apikey.Limit{}) {
 		v.RateLimit = &limitJSON{Requests: l.Requests, PeriodSeconds: l.Period.Seconds(), Burst: l.Burst}
 	}
 	if v.Scopes == nil {

@@ -57,7 +57,7 @@ func toJSON(k *apikey.Key, secret string) keyJSON {
 		RotatedFromID: optString(k.RotatedFromID), RotatedToID: optString(k.RotatedToID),
 		Plan: k.Plan, Quota: k.Quota, Secret: secret,
 	}
-	if l := k.RateLimit; !l.IsZero() {
+	if l := k.RateLimit; l != (apikey.Limit{}) {
 		v.RateLimit = &limitJSON{Requests: l.Requests, PeriodSeconds: l.Period.Seconds(), Burst: l.Burst}
 	}
 	if v.Scopes == nil {
