@@ -321,7 +321,7 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			next = h
 		}
 		if route = chainOf(h); route != nil && route.public {
-			next.ServeHTTP(w, r) // no credentials looked at, nothing counted
+			a.serve(w, r, next, "") // no credentials looked at, nothing counted
 			return
 		}
 		if route != nil && route.invalid != nil {

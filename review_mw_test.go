@@ -1,0 +1,29 @@
+package apikey_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/store/memstore"
+)
+
+// Findings of the independent review of issue 15 and issue 10 items 4, 5,
+// 8 and 11.
+
+// RecoverPanics covers every handler behind the middleware, a Public
+// route's included.
+func TestRecoverPanicsOnPublicRoute(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, memstore.New())
+	mux := http.NewServeMux()
+	mux.Handle("GET /health", apikey.Public(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })))
+	h := m.Middleware(apikey.RecoverPanics())(mux)
+	w := httptest.NewRecorder()
+	require.NotPanics(t, func() { h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health", nil)) })
+	assert.Equal(t, http.StatusInternalServerError, w.Code)
+}
