@@ -361,7 +361,7 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
 		}
 	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
-		a.serve(w, r, next, "") // a CORS preflight: browsers send no credentials on it
+		a.pass(w, r, next) // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
 		a.pass(w, r, a.fallback)
 	case a.optional:

@@ -27,3 +27,19 @@ func TestRecoverPanicsOnPublicRoute(t *testing.T) {
 	require.NotPanics(t, func() { h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health", nil)) })
 	assert.Equal(t, http.StatusInternalServerError, w.Code)
 }
+
+// A preflight refused by a gate answers as the middleware is configured
+// (realm, error handler), like every other refusal behind it.
+func TestPreflightRefusalUsesMiddlewareResponder(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, memstore.New())
+	mux := http.NewServeMux()
+	mux.Handle("/admin", apikey.RequireScopes("admin")(okHandler))
+	h := m.Middleware(apikey.AllowPreflight(), apikey.Realm("billing"))(mux)
+	r := httptest.NewRequest(http.MethodOptions, "/admin", nil)
+	r.Header.Set("Access-Control-Request-Method", "DELETE")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.Equal(t, `Bearer realm="billing"`, w.Header().Get("Www-Authenticate"))
+}
