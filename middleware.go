@@ -504,6 +504,13 @@ func (w *recoverWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Flush keeps a streaming handler's w.(http.Flusher) working (SSE): most
+// assert the interface rather than use http.ResponseController.
+func (w *recoverWriter) Flush() {
+	w.wrote = true // the headers are sent
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
 // Unwrap lets http.ResponseController reach the connection's writer
 // (Flush, Hijack, deadlines).
 func (w *recoverWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -3,6 +3,7 @@ package apikey_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,4 +43,19 @@ func TestPreflightRefusalUsesMiddlewareResponder(t *testing.T) {
 	h.ServeHTTP(w, r)
 	assert.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Equal(t, `Bearer realm="billing"`, w.Header().Get("Www-Authenticate"))
+}
+
+// A handler that streams keeps http.Flusher under RecoverPanics.
+func TestRecoverPanicsKeepsFlusher(t *testing.T) {
+	t.Parallel()
+	m, _, ks := newFixture(t)
+	var flusher atomic.Bool
+	h := m.Middleware(apikey.RecoverPanics())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, ok := w.(http.Flusher)
+		flusher.Store(ok)
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-API-Key", ks.reader)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	assert.True(t, flusher.Load(), "an SSE handler's w.(http.Flusher) must still work")
 }
