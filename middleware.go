@@ -122,8 +122,9 @@ func WithRequiredScopes(scopes ...string) MiddlewareOption {
 // behind it: the client gets 500 with a generic JSON error (if nothing was
 // written yet; otherwise the connection is cut, as net/http does), and the
 // LogFailures logger (else the Manager's WithLogger) one Error event with
-// the panic value and stack, with the presented credential cut out of
-// both. Without it a panic reaches
+// the panic value and stack, with the presented credential (a fallback's
+// too) and anything shaped like a key of the Manager, even cut short, cut
+// out of both. Without it a panic reaches
 // net/http, which drops the connection and logs the panic itself. It costs
 // a small ResponseWriter wrapper per request. A panic with
 // http.ErrAbortHandler is passed on: it means "abort quietly".
@@ -354,18 +355,18 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case isBearer && strings.HasPrefix(token, a.keyPrefix):
 			a.authenticate(w, r, token, a.bearerHeader, route, next)
 		case a.fallback != nil:
-			a.pass(w, r, a.fallback)
+			a.pass(w, r, a.fallback, credentialOf(bearer[0]))
 		case isBearer:
 			a.responder.refuse(w, r, unauthorized, errForeignToken, "")
 		default:
 			a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
 		}
 	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
-		a.pass(w, r, next) // a CORS preflight: browsers send no credentials on it
+		a.pass(w, r, next, "") // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
-		a.pass(w, r, a.fallback)
+		a.pass(w, r, a.fallback, "")
 	case a.optional:
-		a.pass(w, r, next)
+		a.pass(w, r, next, "")
 	default:
 		a.responder.refuse(w, r, unauthorized, errNoCredentials, "")
 	}
@@ -455,10 +456,21 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 
 // pass hands on a request that carries no API key (to the fallback, or
 // anonymously), with this middleware's responder in its context so that
-// RequireScopes downstream answers the same way.
-func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler) {
+// RequireScopes downstream answers the same way. presented is the
+// credential the fallback is handed, to be kept out of a panic's log.
+func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler, presented string) {
 	a.addVary(w.Header())
-	a.serve(w, r.WithContext(&authContext{Context: r.Context(), responder: a.responder}), h, "")
+	a.serve(w, r.WithContext(&authContext{Context: r.Context(), responder: a.responder}), h, presented)
+}
+
+// credentialOf is the credential in an Authorization value of any scheme:
+// what follows the scheme, or the whole value without one.
+func credentialOf(v string) string {
+	v = trimOWS(v)
+	if i := strings.IndexAny(v, " \t"); i >= 0 {
+		return trimOWS(v[i+1:])
+	}
+	return v
 }
 
 // serve calls h, recovering its panics when asked to. presented is the

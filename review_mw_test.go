@@ -1,6 +1,8 @@
 package apikey_test
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -27,6 +29,34 @@ func TestRecoverPanicsOnPublicRoute(t *testing.T) {
 	w := httptest.NewRecorder()
 	require.NotPanics(t, func() { h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health", nil)) })
 	assert.Equal(t, http.StatusInternalServerError, w.Code)
+}
+
+// The panic log holds no part of a key, nor a fallback's credential.
+func TestPanicLogScrubsCredentials(t *testing.T) {
+	t.Parallel()
+	m, _, ks := newFixture(t)
+	logs := &captureHandler{}
+	partial := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k := r.Header.Get("X-API-Key")
+		panic(errors.New("lookup of " + k[:len(k)-10] + "… failed")) // a truncated key in a wrapped error
+	})
+	h := m.Middleware(apikey.RecoverPanics(), apikey.LogFailures(slog.New(logs)))(partial)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-API-Key", ks.reader)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	assert.Contains(t, logs.String(), "handler panicked")
+	assert.NotContains(t, logs.String(), ks.reader[8:30], "a truncated key is still most of a key")
+
+	logs.reset()
+	header := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("cannot serve " + r.Header.Get("Authorization"))
+	})
+	h = m.Middleware(apikey.RecoverPanics(), apikey.Fallback(fakeJWT), apikey.LogFailures(slog.New(logs)))(header)
+	r = httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer eyJ.good")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	assert.Contains(t, logs.String(), "handler panicked")
+	assert.NotContains(t, logs.String(), "eyJ.good", "the fallback's credential is the presented credential")
 }
 
 // A preflight refused by a gate answers as the middleware is configured
