@@ -450,7 +450,7 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 	a.serve(w, r2, next, presented)
 	if charged && ac.state&stateRefused != 0 {
 		// A gate downstream refused: give back what this request took.
-		a.manager.refundCharge(r.Context(), rec, a.responder.cost, nil, period)
+		a.manager.refundCharge(r.Context(), rec, a.responder.cost, nil, d, period)
 	}
 }
 
@@ -771,7 +771,7 @@ func (g *gate) decide(w http.ResponseWriter, r *http.Request, c *authContext) {
 	g.next.ServeHTTP(w, r)
 	if c.state&stateRefused != 0 {
 		// A gate further in, out of this decision's sight, refused.
-		m.refundCharge(r.Context(), c.rec, cost, ch.limitRequests(nil, r, c.key()), period)
+		m.refundCharge(r.Context(), c.rec, cost, ch.limitRequests(nil, r, c.key()), d, period)
 	}
 }
 

@@ -209,7 +209,7 @@ func (g *gate) costAlone(w http.ResponseWriter, r *http.Request, c *authContext)
 	}
 	g.next.ServeHTTP(w, r)
 	if c.state&stateRefused != 0 {
-		m.refundCharge(r.Context(), c.rec, extra, nil, period)
+		m.refundCharge(r.Context(), c.rec, extra, nil, d, period)
 	}
 }
 
@@ -255,7 +255,7 @@ func (g *gate) limitAlone(w http.ResponseWriter, r *http.Request, c *authContext
 		c.room = room // a looser limit further in must not overwrite these
 	}
 	g.next.ServeHTTP(w, r)
-	if c.state&stateRefused != 0 {
+	if c.state&stateRefused != 0 && !d.failedOpen {
 		m.limits.refund(context.WithoutCancel(r.Context()), req[:])
 	}
 }

@@ -81,6 +81,9 @@ type Decision struct {
 	Remaining  int           // requests left at once, after this one
 	Reset      time.Time     // when Remaining is back to the full burst
 	RetryAfter time.Duration // when not Allowed: the wait before a retry can pass
+	// failedOpen: the limiter failed and WithLimiterFailOpen let the
+	// request through; nothing was taken, so a refusal gives nothing back.
+	failedOpen bool
 }
 
 // LimitKey names one bucket: a policy and what it is counted for (a key

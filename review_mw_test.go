@@ -1,12 +1,14 @@
 package apikey_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,6 +75,48 @@ func TestPreflightRefusalUsesMiddlewareResponder(t *testing.T) {
 	h.ServeHTTP(w, r)
 	assert.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Equal(t, `Bearer realm="billing"`, w.Header().Get("Www-Authenticate"))
+}
+
+// downLimiter fails every decision; it counts refunds.
+type downLimiter struct{ refunds atomic.Int64 }
+
+func (l *downLimiter) Allow(context.Context, time.Time, []apikey.LimitRequest) (apikey.Decision, error) {
+	return apikey.Decision{}, errors.New("limiter down")
+}
+
+func (l *downLimiter) Refund(_ context.Context, _ time.Time, reqs []apikey.LimitRequest) error {
+	l.refunds.Add(int64(len(reqs)))
+	return nil
+}
+
+// A limiter that failed open took nothing: a refusal must give nothing
+// back, or a limiter that recovers in between hands out free budget.
+func TestNoRefundAfterFailOpen(t *testing.T) {
+	t.Parallel()
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			lim := &downLimiter{}
+			m := newManager(t, memstore.New(), apikey.WithLimiter(lim), apikey.WithLimiterFailOpen(),
+				apikey.WithKeyLimit(apikey.PerHour(5)))
+			_, secret := create(t, m, apikey.CreateParams{Scopes: []string{"read"}, Quota: &apikey.Quota{Limit: 1}})
+			mux := http.NewServeMux()
+			mux.Handle("GET /read", okHandler)
+			mux.Handle("GET /write", apikey.RequireScopes("write")(okHandler))
+			h := m.Middleware()(mode.wrap(mux))
+			do := func(path string) int {
+				r := httptest.NewRequest(http.MethodGet, path, nil)
+				r.Header.Set("X-API-Key", secret)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w.Code
+			}
+			assert.Equal(t, http.StatusForbidden, do("/write"))
+			assert.Equal(t, http.StatusOK, do("/read"))
+			assert.Equal(t, http.StatusTooManyRequests, do("/read"), "quota spent")
+			assert.Zero(t, lim.refunds.Load(), "refunds of budget the failed limiter never took")
+		})
+	}
 }
 
 // A handler that streams keeps http.Flusher under RecoverPanics.
