@@ -29,7 +29,9 @@ func RateLimitHeadersDraft() MiddlewareOption {
 
 // ThrottleFailures sets how many failed authentications one client address
 // may make (default 60 per minute): past it, the client gets 429 before any
-// hashing or store work, until its budget refills. Only failures count, and
+// store work, until its budget refills, unless it presents a key whose
+// record is in the verification cache (finding out costs one digest of a
+// well-formed key; anything else is refused before hashing). Only failures count, and
 // they are counted per address, never per key: a stranger cannot lock a
 // real key out. A zero Limit turns the throttle off.
 func ThrottleFailures(l Limit) MiddlewareOption {
