@@ -96,8 +96,9 @@ func Fallback(authenticate func(next http.Handler) http.Handler) MiddlewareOptio
 
 // HideCredentials removes the header that carried the key from the request
 // the next handler sees (Kong's hide_credentials), so it cannot be logged or
-// forwarded downstream. It works on a copy: the caller's request and header
-// map are never modified. It costs a copy of the header map per request.
+// forwarded downstream, on a Public route too (a key sent there anyway).
+// It works on a copy: the caller's request and header map are never
+// modified. It costs a copy of the header map per request.
 func HideCredentials() MiddlewareOption { return func(c *middlewareConfig) { c.hide = true } }
 
 // WithErrorHandler replaces how refusals are written; see ErrorHandler.
@@ -322,6 +323,9 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			next = h
 		}
 		if route = chainOf(h); route != nil && route.public {
+			if a.hide {
+				r = a.withoutKeys(r) // a key sent anyway must not reach a public handler either
+			}
 			a.serve(w, r, next, "") // no credentials looked at, nothing counted
 			return
 		}
@@ -452,6 +456,30 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		// A gate downstream refused: give back what this request took.
 		a.manager.refundCharge(r.Context(), rec, a.responder.cost, nil, d, period)
 	}
+}
+
+// withoutKeys is r without the headers that carry a key of this Manager
+// (HideCredentials on a Public route): a copy, when there is one to drop.
+func (a *authMiddleware) withoutKeys(r *http.Request) *http.Request {
+	drop := make([]string, 0, 2)
+	if a.keyHeader != "" && len(r.Header[a.keyHeader]) > 0 {
+		drop = append(drop, a.keyHeader)
+	}
+	if a.bearerHeader != "" && slices.ContainsFunc(r.Header[a.bearerHeader], func(v string) bool {
+		token, ok := bearerToken(trimOWS(v))
+		return ok && strings.HasPrefix(token, a.keyPrefix)
+	}) {
+		drop = append(drop, a.bearerHeader)
+	}
+	if len(drop) == 0 {
+		return r
+	}
+	r = r.WithContext(r.Context())
+	r.Header = r.Header.Clone()
+	for _, name := range drop {
+		delete(r.Header, name)
+	}
+	return r
 }
 
 // pass hands on a request that carries no API key (to the fallback, or

@@ -133,3 +133,25 @@ func TestRecoverPanicsKeepsFlusher(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	assert.True(t, flusher.Load(), "an SSE handler's w.(http.Flusher) must still work")
 }
+
+// HideCredentials keeps a key from a Public route's handler too: clients
+// send their key on every request, and a public route may log or proxy.
+func TestHideCredentialsOnPublicRoute(t *testing.T) {
+	t.Parallel()
+	m, _, ks := newFixture(t)
+	var seen atomic.Value
+	mux := http.NewServeMux()
+	mux.Handle("/docs/", apikey.Public(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Get("X-API-Key") + r.Header.Get("Authorization"))
+	})))
+	h := m.Middleware(apikey.HideCredentials())(mux)
+	for _, header := range []http.Header{hdr("X-API-Key", ks.reader), hdr("Authorization", "Bearer "+ks.reader)} {
+		r := httptest.NewRequest(http.MethodGet, "/docs/", nil)
+		r.Header = header
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Empty(t, seen.Load(), "the public handler saw the key")
+		assert.NotEmpty(t, r.Header.Get("X-API-Key")+r.Header.Get("Authorization"), "the caller's request is untouched")
+	}
+}
