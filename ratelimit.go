@@ -73,6 +73,10 @@ func (l Limit) validate(field string) error {
 // Decision is a limiter's answer for one request.
 type Decision struct {
 	Allowed bool
+	// failedOpen: the limiter failed and WithLimiterFailOpen let the
+	// request through; nothing was taken, so a refusal gives nothing back.
+	// Beside Allowed, it takes no room.
+	failedOpen bool
 	// Policy names the limit that decided: "key", "owner", a route limit's
 	// name, or a plan ("plan:team"). Never key material.
 	Policy     string
@@ -81,9 +85,6 @@ type Decision struct {
 	Remaining  int           // requests left at once, after this one
 	Reset      time.Time     // when Remaining is back to the full burst
 	RetryAfter time.Duration // when not Allowed: the wait before a retry can pass
-	// failedOpen: the limiter failed and WithLimiterFailOpen let the
-	// request through; nothing was taken, so a refusal gives nothing back.
-	failedOpen bool
 }
 
 // LimitKey names one bucket: a policy and what it is counted for (a key
