@@ -96,8 +96,9 @@ func Fallback(authenticate func(next http.Handler) http.Handler) MiddlewareOptio
 
 // HideCredentials removes the header that carried the key from the request
 // the next handler sees (Kong's hide_credentials), so it cannot be logged or
-// forwarded downstream, on a Public route too (a key sent there anyway).
-// It works on a copy: the caller's request and header map are never
+// forwarded downstream, on a Public route too (a key sent there anyway):
+// a Public handler that reads keys itself, such as the management API,
+// then sees none, so mount it outside this middleware. It works on a copy: the caller's request and header map are never
 // modified. It costs a copy of the header map per request.
 func HideCredentials() MiddlewareOption { return func(c *middlewareConfig) { c.hide = true } }
 
