@@ -377,13 +377,15 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// throttled refuses a request from a client blocked for its failures,
-// unless it presents a key whose record is in the verification cache:
-// that costs neither a store lookup nor more than the one hash the cache
-// check takes, so a valid key behind a shared address (NAT, a proxy)
-// still passes. It reports whether it refused.
+// throttled refuses a request from a client blocked for its failures
+// when it presents an API key to verify, unless the key's record is in
+// the verification cache: that costs neither a store lookup nor more than
+// the one hash the cache check takes, so a valid key behind a shared
+// address (NAT, a proxy) still passes. A request without an API key (none
+// at all, another scheme, a fallback's token, credentials twice) costs no
+// hash nor lookup and is answered as usual. It reports whether it refused.
 func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, bearer, keyed []string) bool {
-	wait := a.throttle.blockedFor(a.throttle.clientAddr(r), time.Now())
+	wait := a.throttle.blockedFor(a.throttle.clientAddr(r), time.Now()) // sweeps expired blocks too
 	if wait <= 0 {
 		return false
 	}
@@ -392,11 +394,14 @@ func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, beare
 	case len(keyed) == 1 && len(bearer) == 0:
 		presented = trimOWS(keyed[0])
 	case len(bearer) == 1 && len(keyed) == 0:
-		if token, ok := bearerToken(trimOWS(bearer[0])); ok {
+		if token, ok := bearerToken(trimOWS(bearer[0])); ok && strings.HasPrefix(token, a.keyPrefix) {
 			presented = token
 		}
 	}
-	if presented != "" && a.check == nil && a.manager.cached(presented) {
+	if presented == "" {
+		return false // nothing this middleware would hash or look up
+	}
+	if a.check == nil && a.manager.cached(presented) {
 		return false
 	}
 	// Too many failures from this client: refused before any store work.

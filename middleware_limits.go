@@ -28,8 +28,10 @@ func RateLimitHeadersDraft() MiddlewareOption {
 }
 
 // ThrottleFailures sets how many failed authentications one client address
-// may make (default 60 per minute): past it, the client gets 429 before any
-// store work, until its budget refills, unless it presents a key whose
+// may make (default 60 per minute): past it, a request of the client that
+// presents an API key gets 429 before any store work, until its budget
+// refills (one without an API key, anonymous or for a Fallback, is
+// answered as usual: it costs no lookup), unless it presents a key whose
 // record is in the verification cache (finding out costs one digest of a
 // well-formed key; anything else is refused before hashing). Only failures count, and
 // they are counted per address, never per key: a stranger cannot lock a

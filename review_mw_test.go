@@ -155,3 +155,32 @@ func TestHideCredentialsOnPublicRoute(t *testing.T) {
 		assert.NotEmpty(t, r.Header.Get("X-API-Key")+r.Header.Get("Authorization"), "the caller's request is untouched")
 	}
 }
+
+// The failure throttle refuses what would cost a hash or a lookup: a
+// request without an API key (anonymous under Optional, or a Fallback's
+// JWT) costs neither, and a shared address's bad keys must not lock its
+// other users out of it.
+func TestThrottleSparesRequestsWithoutKeys(t *testing.T) {
+	t.Parallel()
+	m, _, ks := newFixture(t)
+	for name, opt := range map[string]apikey.MiddlewareOption{"optional": apikey.Optional(), "fallback": apikey.Fallback(fakeJWT)} {
+		h := m.Middleware(opt)(okHandler)
+		do := func(header http.Header) int {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = "192.0.2.7:1234" // one NAT address for everyone
+			r.Header = header
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w.Code
+		}
+		for range 61 {
+			do(hdr("X-API-Key", ks.unknown))
+		}
+		require.Equal(t, http.StatusTooManyRequests, do(hdr("X-API-Key", ks.unknown)), "%s: the address is blocked", name)
+		if name == "optional" {
+			assert.Equal(t, http.StatusOK, do(hdr()), "an anonymous request costs no lookup")
+		} else {
+			assert.Equal(t, http.StatusOK, do(hdr("Authorization", "Bearer eyJ.good")), "a fallback's credential costs us no lookup")
+		}
+	}
+}
