@@ -313,19 +313,26 @@ type authMiddleware struct {
 
 func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var route *routeChain // the requirements of the route, when the mux shows them
+	var pattern string    // the route's pattern, for the copies of r its handler gets
 	next := a.next
 	if a.mux != nil && r.RequestURI != "*" {
-		h, pattern := a.mux.Handler(r)
+		var h http.Handler
+		h, pattern = a.mux.Handler(r)
 		if strings.IndexByte(pattern, '{') < 0 {
 			// No path values to set: serve the route's handler directly,
 			// as the mux would after the same match, instead of matching
-			// twice. A pattern with wildcards goes through the mux again.
-			r.Pattern = pattern
+			// twice; r.Pattern is set on the copy the handler gets, never
+			// on the caller's request. A pattern with wildcards goes
+			// through the mux again.
 			next = h
 		}
 		if route = chainOf(h); route != nil && route.public {
 			if a.hide {
 				r = a.withoutKeys(r) // a key sent anyway must not reach a public handler either
+			}
+			if r.Pattern != pattern {
+				r = r.WithContext(r.Context())
+				r.Pattern = pattern
 			}
 			a.serve(w, r, next, "") // no credentials looked at, nothing counted
 			return
@@ -353,25 +360,25 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// ambiguous, so neither is checked.
 		a.responder.refuse(w, r, badRequest, errDuplicateCredentials, "")
 	case len(keyed) == 1:
-		a.authenticate(w, r, trimOWS(keyed[0]), a.keyHeader, route, next)
+		a.authenticate(w, r, trimOWS(keyed[0]), a.keyHeader, route, next, pattern)
 	case len(bearer) == 1:
 		token, isBearer := bearerToken(trimOWS(bearer[0]))
 		switch {
 		case isBearer && strings.HasPrefix(token, a.keyPrefix):
-			a.authenticate(w, r, token, a.bearerHeader, route, next)
+			a.authenticate(w, r, token, a.bearerHeader, route, next, pattern)
 		case a.fallback != nil:
-			a.pass(w, r, a.fallback, credentialOf(bearer[0]))
+			a.pass(w, r, a.fallback, credentialOf(bearer[0]), "")
 		case isBearer:
 			a.responder.refuse(w, r, unauthorized, errForeignToken, "")
 		default:
 			a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
 		}
 	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
-		a.pass(w, r, next, "") // a CORS preflight: browsers send no credentials on it
+		a.pass(w, r, next, "", pattern) // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
-		a.pass(w, r, a.fallback, "")
+		a.pass(w, r, a.fallback, "", "") // through the mux, which sets r.Pattern
 	case a.optional:
-		a.pass(w, r, next, "")
+		a.pass(w, r, next, "", pattern)
 	default:
 		a.responder.refuse(w, r, unauthorized, errNoCredentials, "")
 	}
@@ -415,7 +422,7 @@ func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, beare
 // showed (route != nil), the route's outermost gate takes from the limits
 // and the quota, for all of them at once; otherwise the middleware takes
 // here, and gives back when a gate downstream refuses.
-func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string, route *routeChain, next http.Handler) {
+func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string, route *routeChain, next http.Handler, pattern string) {
 	var rec *Record
 	var d Decision
 	var period time.Time
@@ -452,6 +459,9 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		ac.state = stateRoute
 	}
 	r2 := r.WithContext(ac)
+	if pattern != "" {
+		r2.Pattern = pattern
+	}
 	if a.hide {
 		r2.Header = r.Header.Clone()
 		delete(r2.Header, header)
@@ -491,10 +501,15 @@ func (a *authMiddleware) withoutKeys(r *http.Request) *http.Request {
 // pass hands on a request that carries no API key (to the fallback, or
 // anonymously), with this middleware's responder in its context so that
 // RequireScopes downstream answers the same way. presented is the
-// credential the fallback is handed, to be kept out of a panic's log.
-func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler, presented string) {
+// credential the fallback is handed, to be kept out of a panic's log;
+// pattern the route's, when h is the route's handler.
+func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler, presented, pattern string) {
 	a.addVary(w.Header())
-	a.serve(w, r.WithContext(&authContext{Context: r.Context(), responder: a.responder}), h, presented)
+	r = r.WithContext(&authContext{Context: r.Context(), responder: a.responder})
+	if pattern != "" {
+		r.Pattern = pattern
+	}
+	a.serve(w, r, h, presented)
 }
 
 // credentialOf is the credential in an Authorization value of any scheme:

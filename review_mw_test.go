@@ -184,3 +184,34 @@ func TestThrottleSparesRequestsWithoutKeys(t *testing.T) {
 		}
 	}
 }
+
+// The middleware never modifies the caller's request (net/http: handlers
+// should not), yet the route's handler sees r.Pattern as the mux sets it.
+func TestCallersRequestUntouched(t *testing.T) {
+	t.Parallel()
+	m, _, ks := newFixture(t)
+	var seen atomic.Value
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen.Store(r.Pattern) })
+	mux := http.NewServeMux()
+	mux.Handle("GET /plain", record)
+	mux.Handle("GET /public", apikey.Public(record))
+	mux.Handle("GET /items/{id}", record)
+	h := m.Middleware(apikey.Optional())(mux)
+	for _, tc := range []struct{ path, pattern, key string }{
+		{"/plain", "GET /plain", ks.reader},
+		{"/plain", "GET /plain", ""},
+		{"/public", "GET /public", ""},
+		{"/items/1", "GET /items/{id}", ks.reader},
+	} {
+		seen.Store("")
+		r := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		if tc.key != "" {
+			r.Header.Set("X-API-Key", tc.key)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		require.Equal(t, http.StatusOK, w.Code, tc.path)
+		assert.Equal(t, tc.pattern, seen.Load(), "%s: the handler's r.Pattern", tc.path)
+		assert.Empty(t, r.Pattern, "%s: the caller's request was modified", tc.path)
+	}
+}
