@@ -122,7 +122,8 @@ func WithRequiredScopes(scopes ...string) MiddlewareOption {
 
 // RecoverPanics makes the middleware recover a panic of the handlers
 // behind it: the client gets 500 with a generic JSON error (if nothing was
-// written yet; otherwise the connection is cut, as net/http does), and the
+// written yet, without the headers the handler had set; otherwise the
+// connection is cut, as net/http does), and the
 // LogFailures logger (else the Manager's WithLogger) one Error event with
 // the panic value and stack, with the presented credential (a fallback's
 // too) and anything shaped like a key of the Manager, even cut short, cut
@@ -542,9 +543,24 @@ func (a *authMiddleware) serve(w http.ResponseWriter, r *http.Request, h http.Ha
 		if rw.wrote {
 			panic(http.ErrAbortHandler) // the response has begun: cut it off, quietly
 		}
+		dropHandlerHeaders(w.Header())
 		a.responder.write(w, r, internalError, errPanic, 0)
 	}()
 	h.ServeHTTP(rw, r)
+}
+
+// dropHandlerHeaders leaves in h only what the middleware set before the
+// handler ran (Vary, the rate-limit fields): the 500 of a panic is a new
+// response, which a handler's Content-Length, Content-Encoding or cookie
+// must not describe.
+func dropHandlerHeaders(h http.Header) {
+	for name := range h {
+		switch {
+		case name == "Vary", strings.HasPrefix(name, "X-Ratelimit-"), name == "Ratelimit", name == "Ratelimit-Policy":
+		default:
+			delete(h, name)
+		}
+	}
 }
 
 // recoverWriter notes whether the response has begun.

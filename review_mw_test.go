@@ -3,6 +3,7 @@ package apikey_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -214,4 +215,33 @@ func TestCallersRequestUntouched(t *testing.T) {
 		assert.Equal(t, tc.pattern, seen.Load(), "%s: the handler's r.Pattern", tc.path)
 		assert.Empty(t, r.Pattern, "%s: the caller's request was modified", tc.path)
 	}
+}
+
+// The 500 of RecoverPanics is a fresh response: headers the handler set
+// before panicking (a Content-Length, a Content-Encoding, a cookie) must
+// not describe it.
+func TestRecoverPanicsDropsHandlerHeaders(t *testing.T) {
+	t.Parallel()
+	m, _, ks := newFixture(t)
+	h := m.Middleware(apikey.RecoverPanics())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Set-Cookie", "session=half-done")
+		panic("boom")
+	}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	r, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	r.Header.Set("X-API-Key", ks.reader)
+	r.Header.Set("Accept-Encoding", "identity")
+	res, err := http.DefaultClient.Do(r)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusInternalServerError, res.StatusCode)
+	assert.Equal(t, `{"error":{"code":"internal_error","message":"Internal server error"}}`, string(body))
+	assert.Empty(t, res.Header.Get("Content-Encoding"))
+	assert.Empty(t, res.Header.Get("Set-Cookie"))
+	assert.Equal(t, "Authorization, X-API-Key", res.Header.Get("Vary"), "the middleware's own headers stay")
 }
