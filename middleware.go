@@ -52,7 +52,8 @@ type middlewareConfig struct {
 	throttleSet  bool
 	trusted      []netip.Prefix
 	recover      bool
-	preflight    bool
+	preflight    http.Handler // nil unless AllowPreflight
+	preflightSet bool
 	// check replaces Manager.Check in tests, for answers no store gives.
 	check func(ctx context.Context, key string, o CheckOptions) (*Record, Decision, error)
 }
@@ -133,13 +134,15 @@ func WithRequiredScopes(scopes ...string) MiddlewareOption {
 // http.ErrAbortHandler is passed on: it means "abort quietly".
 func RecoverPanics() MiddlewareOption { return func(c *middlewareConfig) { c.recover = true } }
 
-// AllowPreflight lets CORS preflight requests through unauthenticated: an
-// OPTIONS request with Access-Control-Request-Method and no credentials
-// (browsers never send them on a preflight) goes to the next handler
-// without a key, which must answer it (a CORS handler); FromContext
-// reports no key, and RequireScopes behind it refuses with 401. Without
-// it a preflight gets 401 like any request without credentials.
-func AllowPreflight() MiddlewareOption { return func(c *middlewareConfig) { c.preflight = true } }
+// AllowPreflight hands CORS preflight requests to cors, unauthenticated:
+// an OPTIONS request with Access-Control-Request-Method and no
+// credentials (browsers never send them on a preflight) goes to cors, which
+// must answer it, and never to the next handler, so that no route behind
+// the middleware is reached without a key. FromContext reports no key.
+// Without it a preflight gets 401 like any request without credentials.
+func AllowPreflight(cors http.Handler) MiddlewareOption {
+	return func(c *middlewareConfig) { c.preflight, c.preflightSet = cors, true }
+}
 
 // NewMiddleware returns net/http middleware that authenticates every
 // request with an API key of this Manager, or an error matching
@@ -268,6 +271,8 @@ func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, e
 		return c, paramErr("header", "at least one of the Bearer and key headers must be on")
 	case strings.EqualFold(c.bearerHeader, c.keyHeader):
 		return c, paramErr("header", "the Bearer and key headers must differ")
+	case c.preflightSet && c.preflight == nil:
+		return c, paramErr("preflight", "needs a CORS handler")
 	case c.fallbackSet && c.fallback == nil:
 		return c, paramErr("fallback", "must not be nil")
 	case c.logger == nil:
@@ -305,7 +310,7 @@ type authMiddleware struct {
 	optional     bool
 	hide         bool
 	recover      bool
-	preflight    bool
+	preflight    http.Handler // AllowPreflight's CORS handler; nil when off
 	scopes       []string
 	scopeParam   string   // scope="…" for a 403 of WithRequiredScopes
 	vary         []string // len == cap: a handler's Add copies instead of writing into it
@@ -368,8 +373,8 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.responder.refuse(w, r, unauthorized, errForeignToken, "")
 	case kind == credOtherScheme:
 		a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
-	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
-		a.pass(w, r, next, "", pattern) // a CORS preflight: browsers send no credentials on it
+	case a.preflight != nil && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
+		a.pass(w, r, a.preflight, "", "") // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
 		a.pass(w, r, a.fallback, "", "") // through the mux, which sets r.Pattern
 	case a.optional:

@@ -69,7 +69,7 @@ func TestPreflightRefusalUsesMiddlewareResponder(t *testing.T) {
 	m := newManager(t, memstore.New())
 	mux := http.NewServeMux()
 	mux.Handle("/admin", apikey.RequireScopes("admin")(okHandler))
-	h := m.Middleware(apikey.AllowPreflight(), apikey.Realm("billing"))(mux)
+	h := m.Middleware(apikey.AllowPreflight(mux), apikey.Realm("billing"))(mux)
 	r := httptest.NewRequest(http.MethodOptions, "/admin", nil)
 	r.Header.Set("Access-Control-Request-Method", "DELETE")
 	w := httptest.NewRecorder()
