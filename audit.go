@@ -35,12 +35,13 @@ const (
 	ActionKeyRevoked     AuditAction = "key.revoked"
 	ActionKeyRevokedUsed AuditAction = "key.revoked_used" // a revoked key was presented
 	ActionKeyExpiredUsed AuditAction = "key.expired_used" // an expired key was presented
+	ActionKeyLeaked      AuditAction = "key.leaked"       // a key was reported leaked (see ReportLeak)
 )
 
 // AuditActions lists every action, in the order above.
 func AuditActions() []AuditAction {
 	return []AuditAction{ActionKeyCreated, ActionKeyUpdated, ActionKeyDisabled, ActionKeyEnabled,
-		ActionKeyRotated, ActionKeyRevoked, ActionKeyRevokedUsed, ActionKeyExpiredUsed}
+		ActionKeyRotated, ActionKeyRevoked, ActionKeyRevokedUsed, ActionKeyExpiredUsed, ActionKeyLeaked}
 }
 
 // Valid reports whether a is one of the actions above.
