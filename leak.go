@@ -117,9 +117,10 @@ func (m *Manager) ReportLeak(ctx context.Context, r LeakReport) (LeakResult, err
 		"policy": string(policy),
 		"result": result,
 	}
-	if result == "revoked" || result == "disabled" {
-		m.audit.record(ctx, ActionKeyLeaked, k, details)
-	} else if n, ok := m.audit.used.allow(k.ID+" "+string(ActionKeyLeaked), m.now()); ok {
+	// An action is always recorded; and it starts the key's minute, so the
+	// replays that follow (a sender retrying) are counted, not logged.
+	acted := result == "revoked" || result == "disabled"
+	if n, ok := m.audit.used.allow(k.ID+" "+string(ActionKeyLeaked), m.now()); ok || acted {
 		if n > 0 {
 			details["suppressed"] = strconv.Itoa(n)
 		}

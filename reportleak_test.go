@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,7 +98,9 @@ func TestReportLeakUnknownAndReplayed(t *testing.T) {
 	ctx := context.Background()
 	store := newCountingStore()
 	audit := memstore.New()
-	m := newManager(t, store, apikey.WithAuditStore(audit))
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	m := newManager(t, store, apikey.WithAuditStore(audit), apikey.WithClock(func() time.Time { return time.Unix(0, now.Load()) }))
 	other := newManager(t, memstore.New())
 	_, unknown := create(t, other, apikey.CreateParams{}) // well formed, not in store
 
@@ -121,9 +124,15 @@ func TestReportLeakUnknownAndReplayed(t *testing.T) {
 		assert.True(t, res.Found, "replays are idempotent")
 	}
 	evs := leakEvents(t, m)
-	require.Len(t, evs, 2, "the revocation, then one event for the replays")
+	require.Len(t, evs, 1, "the revocation; the replays within its minute are counted")
 	assert.Equal(t, "revoked", evs[0].Details["result"])
+	now.Add(int64(time.Minute))
+	_, err = m.ReportLeak(ctx, apikey.LeakReport{Key: secret, Source: "gitlab"})
+	require.NoError(t, err)
+	evs = leakEvents(t, m)
+	require.Len(t, evs, 2, "a minute later, the next replay is recorded")
 	assert.Equal(t, "already_revoked", evs[1].Details["result"])
+	assert.Equal(t, "4", evs[1].Details["suppressed"])
 	assert.Equal(t, k.ID, evs[1].KeyID)
 	revoked, err := m.ListAudit(ctx, apikey.AuditQuery{Action: apikey.ActionKeyRevoked})
 	require.NoError(t, err)
