@@ -238,3 +238,20 @@ func TestLookup(t *testing.T) {
 		})
 	}
 }
+
+// Another instance that has the key cached refuses it as soon as
+// ReportLeak returns, through the Invalidator.
+func TestReportLeakEvictsOtherInstances(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, inv := memstore.New(), apikey.NewLocalInvalidator()
+	a := newManager(t, store, apikey.WithCache(time.Hour), apikey.WithInvalidator(inv))
+	b := newManager(t, store, apikey.WithCache(time.Hour), apikey.WithInvalidator(inv))
+	_, secret := create(t, a, apikey.CreateParams{})
+	_, err := b.Verify(ctx, secret)
+	require.NoError(t, err)
+	_, err = a.ReportLeak(ctx, apikey.LeakReport{Key: secret, Policy: apikey.LeakDisable})
+	require.NoError(t, err)
+	_, err = b.Verify(ctx, secret)
+	assert.ErrorIs(t, err, apikey.ErrDisabled)
+}

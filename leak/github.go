@@ -175,35 +175,67 @@ type keySet struct {
 	interval time.Duration
 	now      func() time.Time
 
-	mu        sync.Mutex // held across a fetch: concurrent misses share it
-	keys      map[string]*ecdsa.PublicKey
-	lastFetch time.Time // of the last attempt, successful or not
-	fetched   bool
+	fetching sync.Mutex // one fetch at a time; lookups of known keys never wait for it
+	mu       sync.Mutex
+	keys     map[string]*ecdsa.PublicKey
+	last     time.Time // of the last fetch, successful or not
+	lastErr  error     // its error: answered until the next fetch is due
+	fetched  bool
 }
+
+// maxFetchTime bounds a fetch whatever the HTTP client's timeout.
+const maxFetchTime = 30 * time.Second
 
 // key returns the key named id, fetching the set when id is unknown and
 // the last fetch is older than the interval. errUnknownKeyID when it is
-// still unknown; another error when the fetch failed.
+// still unknown; the fetch's error when it failed (until the next fetch
+// is due, so that a key server down means 503 and a retry, not 401).
 func (s *keySet) key(ctx context.Context, id string) (*ecdsa.PublicKey, error) {
+	if k, due, err := s.cached(id); k != nil || !due {
+		return k, err
+	}
+	s.fetching.Lock()
+	defer s.fetching.Unlock()
+	k, due, err := s.cached(id) // another request may have fetched meanwhile
+	if k != nil || !due {
+		return k, err
+	}
+	s.mu.Lock()
+	s.fetched, s.last = true, s.now()
+	s.mu.Unlock()
+	// The fetch is shared by whoever waits: one caller going away must
+	// not fail it, nor a hung key server hold everyone.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxFetchTime)
+	defer cancel()
+	keys, err := s.fetch(fctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.keys[id]; ok {
-		return k, nil
-	}
-	now := s.now()
-	if s.fetched && now.Sub(s.lastFetch) < s.interval {
-		return nil, errUnknownKeyID
-	}
-	s.fetched, s.lastFetch = true, now
-	keys, err := s.fetch(ctx)
+	s.lastErr = err
 	if err != nil {
 		return nil, err
 	}
 	s.keys = keys
-	if k, ok := s.keys[id]; ok {
+	if k := s.keys[id]; k != nil {
 		return k, nil
 	}
 	return nil, errUnknownKeyID
+}
+
+// cached returns the key named id if it is known; otherwise whether a
+// fetch is due and, if not, the error to answer.
+func (s *keySet) cached(id string) (k *ecdsa.PublicKey, due bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.keys[id]; k != nil {
+		return k, false, nil
+	}
+	if s.fetched && s.now().Sub(s.last) < s.interval {
+		if s.lastErr != nil {
+			return nil, false, s.lastErr
+		}
+		return nil, false, errUnknownKeyID
+	}
+	return nil, true, nil
 }
 
 // fetch reads the published keys. A key that does not parse as a P-256

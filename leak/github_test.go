@@ -220,8 +220,11 @@ func TestGitHubUnavailable(t *testing.T) {
 	down.srv.Close()
 	h, err := leak.GitHub(f.m, leak.PublicKeysURL(down.srv.URL))
 	require.NoError(t, err)
-	status, _, _ = post(t, serve(t, h).URL, body, gh.headers(t, body))
-	assert.Equal(t, http.StatusServiceUnavailable, status)
+	downURL := serve(t, h).URL
+	for range 2 { // the second within the interval: no fetch, still 503 (not 401)
+		status, _, _ = post(t, downURL, body, gh.headers(t, body))
+		assert.Equal(t, http.StatusServiceUnavailable, status)
+	}
 	assert.Equal(t, http.StatusOK, f.status(live), "nothing done yet")
 
 	status, _, _ = post(t, url, body, gh.headers(t, body))
@@ -253,4 +256,40 @@ func TestGitHubOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, k.Disabled)
 	assert.True(t, k.RevokedAt.IsZero())
+}
+
+// A fetch of the keys (a slow key server) holds up only the requests that
+// wait for it: requests signed with a known key go through meanwhile.
+func TestGitHubSlowKeyServer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	gh := newSigner(t)
+	ks := newKeyServer(t, gh)
+	ks.stall = make(chan struct{})
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	url := githubHandler(t, f, ks, leak.Clock(clk.Now))
+	body := mustJSON(t, matches(unknownKeys(t, 1)...))
+	status, _, _ := post(t, url, body, gh.headers(t, body))
+	require.Equal(t, http.StatusOK, status)
+
+	clk.Add(time.Minute)
+	done := make(chan int)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		for k, v := range newSigner(t).headers(t, body) {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool { return ks.fetches.Load() == 2 }, 5*time.Second, time.Millisecond)
+	status, _, _ = post(t, url, body, gh.headers(t, body))
+	assert.Equal(t, http.StatusOK, status, "not held by the stalled fetch")
+	close(ks.stall)
+	assert.Equal(t, http.StatusUnauthorized, <-done)
 }

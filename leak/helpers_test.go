@@ -180,12 +180,16 @@ type keyServer struct {
 	mu      sync.Mutex
 	signers []*signer
 	fetches atomic.Int64
+	// stall, when set, holds every fetch after the first until closed.
+	stall chan struct{}
 }
 
 func newKeyServer(t *testing.T, signers ...*signer) *keyServer {
 	ks := &keyServer{t: t, signers: signers}
 	ks.srv = serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ks.fetches.Add(1)
+		if n := ks.fetches.Add(1); n > 1 && ks.stall != nil {
+			<-ks.stall
+		}
 		ks.mu.Lock()
 		defer ks.mu.Unlock()
 		type pub struct {
