@@ -24,7 +24,7 @@ const (
 	exitUsage    = 2
 	exitNotFound = 3
 	exitConflict = 4
-	// exitLiveKey (5, scan.go): scan found a live key.
+	exitLiveKey  = 5 // scan found a live key: a CI job fails on it
 )
 
 // globals are the flags every command takes.

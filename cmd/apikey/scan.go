@@ -28,10 +28,6 @@ import (
 // right, so random look-alikes are dropped; a key is never printed, only
 // its display prefix and last four characters.
 
-// exitLiveKey is scan's exit code when it found a live key: a CI job
-// fails on it.
-const exitLiveKey = 5
-
 // maxScanLine bounds one line; a longer line (a minified bundle) ends the
 // scan of its file with a warning.
 const maxScanLine = 16 << 20
