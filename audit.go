@@ -11,7 +11,8 @@ import (
 // performs (create, update, disable, enable, rotate, revoke) and for two
 // security events of Verify: a revoked key presented (key.revoked_used,
 // OWASP's authn_token_reuse, critical) and an expired key presented
-// (key.expired_used). Each event goes to the AuditSink (slog by default)
+// (key.expired_used); and for a key reported leaked (key.leaked, see
+// ReportLeak). Each event goes to the AuditSink (slog by default)
 // and, when the Store also implements AuditStore (memstore and sqlstore
 // do), into the store, where ListAudit finds it. An event names keys by ID;
 // it never holds a key.
@@ -35,12 +36,13 @@ const (
 	ActionKeyRevoked     AuditAction = "key.revoked"
 	ActionKeyRevokedUsed AuditAction = "key.revoked_used" // a revoked key was presented
 	ActionKeyExpiredUsed AuditAction = "key.expired_used" // an expired key was presented
+	ActionKeyLeaked      AuditAction = "key.leaked"       // a key was reported leaked (see ReportLeak)
 )
 
 // AuditActions lists every action, in the order above.
 func AuditActions() []AuditAction {
 	return []AuditAction{ActionKeyCreated, ActionKeyUpdated, ActionKeyDisabled, ActionKeyEnabled,
-		ActionKeyRotated, ActionKeyRevoked, ActionKeyRevokedUsed, ActionKeyExpiredUsed}
+		ActionKeyRotated, ActionKeyRevoked, ActionKeyRevokedUsed, ActionKeyExpiredUsed, ActionKeyLeaked}
 }
 
 // Valid reports whether a is one of the actions above.

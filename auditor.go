@@ -23,9 +23,10 @@ const LevelCritical = slog.LevelError + 4
 // authn_token_reuse (a revoked key presented: LevelCritical), and for the
 // actions the vocabulary lacks authn_token_updated, authn_token_disabled,
 // authn_token_enabled, authn_token_rotated (INFO) and authn_token_expired
-// (an expired key presented: WARN). The record's time is the event's (one
-// time per line, no time attribute). Values go through the handler's
-// quoting (JSON or text), so they cannot forge log lines.
+// (an expired key presented: WARN), authn_token_leaked (a key reported
+// leaked: WARN). The record's time is the event's (one time per line, no
+// time attribute). Values go through the handler's quoting (JSON or text),
+// so they cannot forge log lines.
 type SlogAuditSink struct{ logger *slog.Logger }
 
 // NewSlogAuditSink returns a sink writing to l.
@@ -48,6 +49,8 @@ func OWASPEvent(action AuditAction) (string, slog.Level) {
 		return "authn_token_reuse", LevelCritical
 	case ActionKeyExpiredUsed:
 		return "authn_token_expired", slog.LevelWarn
+	case ActionKeyLeaked:
+		return "authn_token_leaked", slog.LevelWarn
 	case ActionKeyUpdated, ActionKeyDisabled, ActionKeyEnabled, ActionKeyRotated:
 		return "authn_token_" + string(action[len("key."):]), slog.LevelInfo
 	}
