@@ -20,7 +20,8 @@ import (
 // performs (create, update, disable, enable, rotate, revoke) and for two
 // security events of Verify: a revoked key presented (key.revoked_used,
 // OWASP's authn_token_reuse, critical) and an expired key presented
-// (key.expired_used). Each event goes to the audit.Sink (slog by default)
+// (key.expired_used); and for a key reported leaked (key.leaked, see
+// ReportLeak). Each event goes to the audit.Sink (slog by default)
 // and, when the Store also implements audit.Store (memstore and sqlstore
 // do), into the store, where ListAudit finds it. An event names keys by ID;
 // it never holds a key.
@@ -77,7 +78,8 @@ type slogAuditSink struct{ logger *slog.Logger }
 // authn_token_reuse (a revoked key presented: slog.LevelError+4, OWASP's
 // CRITICAL), and for the actions the vocabulary lacks authn_token_updated,
 // authn_token_disabled, authn_token_enabled, authn_token_rotated (INFO) and
-// authn_token_expired (an expired key presented: WARN). The record's time
+// authn_token_expired (an expired key presented: WARN), authn_token_leaked
+// (a key reported leaked: WARN). The record's time
 // is the event's (one time per line, no time attribute). Values go through
 // the handler's quoting (JSON or text), so they cannot forge log lines. It
 // is the default sink, over the Manager's logger (WithLogger).
@@ -100,6 +102,8 @@ func owaspEvent(action audit.Action) (string, slog.Level) {
 		return "authn_token_reuse", levelCritical
 	case audit.KeyExpiredUsed:
 		return "authn_token_expired", slog.LevelWarn
+	case audit.KeyLeaked:
+		return "authn_token_leaked", slog.LevelWarn
 	case audit.KeyUpdated, audit.KeyDisabled, audit.KeyEnabled, audit.KeyRotated:
 		return "authn_token_" + string(action[len("key."):]), slog.LevelInfo
 	}

@@ -290,18 +290,21 @@ func TestOptionalWhitespaceEverywhere(t *testing.T) {
 	}
 }
 
-// Issue 10 item 11: a CORS preflight passes when asked to, and only it.
+// Issue 10 item 11: a CORS preflight goes to the CORS handler when asked
+// to, and only it; the routes behind the middleware never see it without a
+// key.
 func TestAllowPreflight(t *testing.T) {
 	t.Parallel()
 	m, _, ks := newFixture(t)
 	cors := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, hasKey := apikey.FromContext(r.Context())
-		if r.Method == http.MethodOptions && !hasKey {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		okHandler(w, r)
+		assert.False(t, hasKey)
+		w.WriteHeader(http.StatusNoContent)
 	})
+	// A route without a method, as many are: it would serve an OPTIONS
+	// like a GET.
+	mux := http.NewServeMux()
+	mux.Handle("/", okHandler)
 	do := func(h http.Handler, method string, header http.Header) int {
 		r := httptest.NewRequest(method, "/", nil)
 		r.Header = header
@@ -310,13 +313,15 @@ func TestAllowPreflight(t *testing.T) {
 		return w.Code
 	}
 	preflight := hdr("Origin", "https://app.example", "Access-Control-Request-Method", "POST")
-	assert.Equal(t, http.StatusUnauthorized, do(m.Middleware()(cors), http.MethodOptions, preflight), "off by default")
-	h := m.Middleware(apikey.AllowPreflight())(cors)
-	assert.Equal(t, http.StatusNoContent, do(h, http.MethodOptions, preflight))
+	assert.Equal(t, http.StatusUnauthorized, do(m.Middleware()(mux), http.MethodOptions, preflight), "off by default")
+	h := m.Middleware(apikey.AllowPreflight(cors))(mux)
+	assert.Equal(t, http.StatusNoContent, do(h, http.MethodOptions, preflight), "to the CORS handler, not the route")
 	assert.Equal(t, http.StatusUnauthorized, do(h, http.MethodOptions, hdr("Origin", "https://app.example")), "a plain OPTIONS is no preflight")
 	assert.Equal(t, http.StatusUnauthorized, do(h, http.MethodPost, preflight), "only OPTIONS")
 	withKey := hdr("Access-Control-Request-Method", "POST", "X-API-Key", ks.reader)
 	assert.Equal(t, http.StatusOK, do(h, http.MethodOptions, withKey), "with credentials it is authenticated as usual")
+	_, err := m.NewMiddleware(apikey.AllowPreflight(nil))
+	assert.ErrorIs(t, err, apikey.ErrInvalidParams)
 }
 
 // Issue 10 item 11: a panic behind the middleware answers a generic 500,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/apikey"
 	"github.com/keyward/apikey/admin"
+	"github.com/keyward/apikey/leak"
 	"github.com/keyward/apikey/store/memstore"
 )
 
@@ -192,6 +193,31 @@ func readmeAdminPage(m *apikey.Manager, mux *http.ServeMux) error {
 	return nil
 }
 
+// The README's "Leaked keys" snippets: a key someone found, and the
+// handlers that receive reports.
+func readmeReportLeak(ctx context.Context, m *apikey.Manager, found, where string) (apikey.LeakResult, error) {
+	return m.ReportLeak(ctx, apikey.LeakReport{Key: found, Source: "support", URL: where}) // revokes it
+}
+
+func readmeLeakHandlers(m *apikey.Manager, mux *http.ServeMux) error {
+	gh, err := leak.GitHub(m) // options: leak.PublicKeysURL, leak.HTTPClient, leak.RefetchInterval
+	if err != nil {
+		return err
+	}
+	gl, err := leak.GitLab(m, os.Getenv("GITLAB_REVOCATION_TOKEN"), leak.TokenTypes("gitleaks_rule_id_acme_api_key"))
+	if err != nil {
+		return err
+	}
+	pub, err := leak.Public(m) // options: leak.Throttle(apikey.PerHour(60)), leak.ClientAddr(f)
+	if err != nil {
+		return err
+	}
+	mux.Handle("POST /security/github-secret-scanning", gh)
+	mux.Handle("/security/gitlab/", http.StripPrefix("/security/gitlab", gl))
+	mux.Handle("POST /credentials/revoke", pub)
+	return nil
+}
+
 func mySessionCheck(r *http.Request) (*admin.Principal, error) {
 	if c, err := r.Cookie("session"); err != nil || c.Value != "alice" {
 		return nil, errors.New("no session")
@@ -207,6 +233,13 @@ func TestREADMEFragments(t *testing.T) {
 	mux := http.NewServeMux()
 	must(t, readmeKeyManagement(m, mux))
 	must(t, readmeAdminPage(m, mux))
+	_, found, err := m.Create(context.Background(), apikey.CreateParams{Name: "leaked"})
+	must(t, err)
+	res, err := readmeReportLeak(context.Background(), m, found, "https://example.com/paste")
+	must(t, err)
+	if _, err := m.Verify(context.Background(), found); !res.Found || !errors.Is(err, apikey.ErrRevoked) {
+		t.Errorf("reported key: found %v, verify %v", res.Found, err)
+	}
 	for path, want := range map[string]int{"/v1/api-keys": 401, "/settings/api-keys": 401} {
 		w := httptest.NewRecorder()
 		mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
@@ -240,6 +273,8 @@ func TestREADMESnippetsVerbatim(t *testing.T) {
 		{"## Many instances", "redis/example_readme_test.go", "readmeManyInstances"},
 		{"## Stores", "store/sqlitestore/example_readme_test.go", "readmeStores"},
 		{"## Admin page", "example_readme_test.go", "readmeAdminPage"},
+		{"## Leaked keys", "example_readme_test.go", "readmeReportLeak"},
+		{"## Leaked keys#2", "example_readme_test.go", "readmeLeakHandlers"},
 	} {
 		block := readmeGoBlock(t, string(readme), c.section)
 		covered[block] = true
@@ -265,8 +300,14 @@ func TestREADMESnippetsVerbatim(t *testing.T) {
 }
 
 // readmeGoBlock is the first Go block after the heading section.
+// A section written "## Name#2" names its second Go block.
 func readmeGoBlock(t *testing.T, readme, section string) string {
 	t.Helper()
+	nth := 1
+	if i := strings.LastIndexByte(section, '#'); i > 2 {
+		fmt.Sscan(section[i+1:], &nth)
+		section = section[:i]
+	}
 	_, rest, ok := strings.Cut(readme, section+"\n")
 	if !ok {
 		t.Fatalf("README has no %q", section)
@@ -274,11 +315,14 @@ func readmeGoBlock(t *testing.T, readme, section string) string {
 	if next := strings.Index(rest, "\n## "); next >= 0 {
 		rest = rest[:next]
 	}
-	_, block, ok := strings.Cut(rest, "```go\n")
-	if !ok {
-		t.Fatalf("%s has no Go block", section)
+	var block string
+	for range nth {
+		_, rest, ok = strings.Cut(rest, "```go\n")
+		if !ok {
+			t.Fatalf("%s has no Go block %d", section, nth)
+		}
+		block, _, _ = strings.Cut(rest, "```")
 	}
-	block, _, _ = strings.Cut(block, "```")
 	return block
 }
 

@@ -124,7 +124,7 @@ func (p *limitPolicy) decide(ctx context.Context, reqs []LimitRequest) (Decision
 			if p.failOpen {
 				p.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rate limiter failed; letting the request through (fail open)",
 					slog.String("error", err.Error()))
-				return Decision{Allowed: true}, nil
+				return Decision{Allowed: true, failedOpen: true}, nil
 			}
 			return Decision{}, fmt.Errorf("%w: rate limiter: %w", ErrStoreUnavailable, err)
 		}
@@ -218,7 +218,7 @@ func (m *Manager) charge(ctx context.Context, rec *Record, cost int, route []Lim
 	}
 	period, err := m.consumeQuota(ctx, rec, cost)
 	if err != nil {
-		if len(reqs) > 0 {
+		if len(reqs) > 0 && !d.failedOpen {
 			m.limits.refund(context.WithoutCancel(ctx), reqs)
 		}
 		var rle *RateLimitError
@@ -232,11 +232,12 @@ func (m *Manager) charge(ctx context.Context, rec *Record, cost int, route []Lim
 
 // refundCharge gives back what charge took for rec with cost and route,
 // its quota in period: for a request a gate downstream refused. Best
-// effort: failures are logged.
-func (m *Manager) refundCharge(ctx context.Context, rec *Record, cost int, route []LimitRequest, period time.Time) {
+// effort: failures are logged. d is charge's Decision: a limiter that
+// failed open took nothing, and is given nothing back.
+func (m *Manager) refundCharge(ctx context.Context, rec *Record, cost int, route []LimitRequest, d Decision, period time.Time) {
 	ctx = context.WithoutCancel(ctx) // the client may be gone; the budget is still owed
 	reqs := m.limitRequests(nil, rec, cost, route)
-	if len(reqs) > 0 {
+	if len(reqs) > 0 && !d.failedOpen {
 		m.limits.refund(ctx, reqs)
 	}
 	if rec.Quota != nil {

@@ -53,7 +53,8 @@ type middlewareConfig struct {
 	throttleSet  bool
 	trusted      []netip.Prefix
 	recover      bool
-	preflight    bool
+	preflight    http.Handler // nil unless AllowPreflight
+	preflightSet bool
 }
 
 // Realm sets the realm of the WWW-Authenticate challenge (default "api"):
@@ -88,8 +89,10 @@ func Fallback(authenticate func(next http.Handler) http.Handler) MiddlewareOptio
 
 // HideCredentials removes the header that carried the key from the request
 // the next handler sees (Kong's hide_credentials), so it cannot be logged or
-// forwarded downstream. It works on a copy: the caller's request and header
-// map are never modified. It costs a copy of the header map per request.
+// forwarded downstream, on a Public route too (a key sent there anyway):
+// a Public handler that reads keys itself, such as the management API,
+// then sees none, so mount it outside this middleware. It works on a copy: the caller's request and header map are never
+// modified. It costs a copy of the header map per request.
 func HideCredentials() MiddlewareOption { return func(c *middlewareConfig) { c.hide = true } }
 
 // OnError sets how refusals are written, e.g. as RFC 9457 problem+json.
@@ -116,22 +119,26 @@ func RequiredScopes(scopes ...string) MiddlewareOption {
 
 // RecoverPanics makes the middleware recover a panic of the handlers
 // behind it: the client gets 500 with a generic JSON error (if nothing was
-// written yet; otherwise the connection is cut, as net/http does), and the
+// written yet, without the headers the handler had set; otherwise the
+// connection is cut, as net/http does), and the
 // LogFailures logger (else the Manager's WithLogger) one Error event with
-// the panic value and stack, with the presented credential cut out of
-// both. Without it a panic reaches
+// the panic value and stack, with the presented credential (a fallback's
+// too) and anything shaped like a key of the Manager, even cut short, cut
+// out of both. Without it a panic reaches
 // net/http, which drops the connection and logs the panic itself. It costs
 // a small ResponseWriter wrapper per request. A panic with
 // http.ErrAbortHandler is passed on: it means "abort quietly".
 func RecoverPanics() MiddlewareOption { return func(c *middlewareConfig) { c.recover = true } }
 
-// AllowPreflight lets CORS preflight requests through unauthenticated: an
-// OPTIONS request with Access-Control-Request-Method and no credentials
-// (browsers never send them on a preflight) goes to the next handler
-// without a key, which must answer it (a CORS handler); FromContext
-// reports no key, and RequireScopes behind it refuses with 401. Without
-// it a preflight gets 401 like any request without credentials.
-func AllowPreflight() MiddlewareOption { return func(c *middlewareConfig) { c.preflight = true } }
+// AllowPreflight hands CORS preflight requests to cors, unauthenticated:
+// an OPTIONS request with Access-Control-Request-Method and no
+// credentials (browsers never send them on a preflight) goes to cors, which
+// must answer it, and never to the next handler, so that no route behind
+// the middleware is reached without a key. FromContext reports no key.
+// Without it a preflight gets 401 like any request without credentials.
+func AllowPreflight(cors http.Handler) MiddlewareOption {
+	return func(c *middlewareConfig) { c.preflight, c.preflightSet = cors, true }
+}
 
 // NewMiddleware returns net/http middleware that authenticates every
 // request with an API key of this Manager, or an error matching
@@ -258,6 +265,8 @@ func (m *Manager) middlewareConfig(opts []MiddlewareOption) (middlewareConfig, e
 		return c, paramErr("header", "at least one of the Bearer and key headers must be on")
 	case strings.EqualFold(c.bearerHeader, c.keyHeader):
 		return c, paramErr("header", "the Bearer and key headers must differ")
+	case c.preflightSet && c.preflight == nil:
+		return c, paramErr("preflight", "needs a CORS handler")
 	case c.fallbackSet && c.fallback == nil:
 		return c, paramErr("fallback", "must not be nil")
 	case c.logger == nil:
@@ -292,7 +301,7 @@ type authMiddleware struct {
 	optional     bool
 	hide         bool
 	recover      bool
-	preflight    bool
+	preflight    http.Handler // AllowPreflight's CORS handler; nil when off
 	scopes       []string
 	scopeParam   string   // scope="…" for a 403 of RequiredScopes
 	vary         []string // len == cap: a handler's Add copies instead of writing into it
@@ -301,18 +310,28 @@ type authMiddleware struct {
 
 func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var route *routeChain // the requirements of the route, when the mux shows them
+	var pattern string    // the route's pattern, for the copies of r its handler gets
 	next := a.next
 	if a.mux != nil && r.RequestURI != "*" {
-		h, pattern := a.mux.Handler(r)
+		var h http.Handler
+		h, pattern = a.mux.Handler(r)
 		if strings.IndexByte(pattern, '{') < 0 {
 			// No path values to set: serve the route's handler directly,
 			// as the mux would after the same match, instead of matching
-			// twice. A pattern with wildcards goes through the mux again.
-			r.Pattern = pattern
+			// twice; r.Pattern is set on the copy the handler gets, never
+			// on the caller's request. A pattern with wildcards goes
+			// through the mux again.
 			next = h
 		}
 		if route = chainOf(h); route != nil && route.public {
-			next.ServeHTTP(w, r) // no credentials looked at, nothing counted
+			if a.hide {
+				r = a.withoutKeys(r) // a key sent anyway must not reach a public handler either
+			}
+			if r.Pattern != pattern {
+				r = r.WithContext(r.Context())
+				r.Pattern = pattern
+			}
+			a.serve(w, r, next, "") // no credentials looked at, nothing counted
 			return
 		}
 		if route != nil && route.invalid != nil {
@@ -336,38 +355,43 @@ func (a *authMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case kind == credDuplicate:
 		a.responder.refuse(w, r, badRequest, ErrDuplicateCredentials, "")
 	case kind == credKeyHeader:
-		a.authenticate(w, r, presented, a.keyHeader, route, next)
+		a.authenticate(w, r, presented, a.keyHeader, route, next, pattern)
 	case kind == credBearer && strings.HasPrefix(presented, a.keyPrefix):
-		a.authenticate(w, r, presented, a.bearerHeader, route, next)
+		a.authenticate(w, r, presented, a.bearerHeader, route, next, pattern)
 	case kind != credNone && a.fallback != nil:
-		a.pass(w, r, a.fallback)
+		a.pass(w, r, a.fallback, fallbackCredential(bearer[0]), "")
 	case kind == credBearer:
 		a.responder.refuse(w, r, unauthorized, errForeignToken, "")
 	case kind == credOtherScheme:
 		a.responder.refuse(w, r, unauthorized, errUnsupportedScheme, "")
-	case a.preflight && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
-		a.serve(w, r, next, "") // a CORS preflight: browsers send no credentials on it
+	case a.preflight != nil && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0:
+		a.pass(w, r, a.preflight, "", "") // a CORS preflight: browsers send no credentials on it
 	case a.fallback != nil:
-		a.pass(w, r, a.fallback)
+		a.pass(w, r, a.fallback, "", "") // through the mux, which sets r.Pattern
 	case a.optional:
-		a.pass(w, r, next)
+		a.pass(w, r, next, "", pattern)
 	default:
 		a.responder.refuse(w, r, unauthorized, ErrNoCredentials, "")
 	}
 }
 
-// throttled refuses a request from a client blocked for its failures,
-// unless it presents a key whose record is in the verification cache:
-// that costs neither a store lookup nor more than the one hash the cache
-// check takes, so a valid key behind a shared address (NAT, a proxy)
-// still passes. It reports whether it refused.
+// throttled refuses a request from a client blocked for its failures
+// when it presents an API key to verify, unless the key's record is in
+// the verification cache: that costs neither a store lookup nor more than
+// the one hash the cache check takes, so a valid key behind a shared
+// address (NAT, a proxy) still passes. A request without an API key (none
+// at all, another scheme, a fallback's token, credentials twice) costs no
+// hash nor lookup and is answered as usual. It reports whether it refused.
 func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, bearer, keyed []string) bool {
-	wait := a.throttle.blockedFor(a.throttle.clientAddr(r), time.Now())
+	wait := a.throttle.blockedFor(a.throttle.clientAddr(r), time.Now()) // sweeps expired blocks too
 	if wait <= 0 {
 		return false
 	}
-	_, presented := credentialOf(bearer, keyed)
-	if presented != "" && a.manager.cached(presented) {
+	kind, presented := credentialOf(bearer, keyed)
+	if kind != credKeyHeader && (kind != credBearer || !strings.HasPrefix(presented, a.keyPrefix)) {
+		return false // nothing this middleware would hash or look up
+	}
+	if a.manager.cached(presented) {
 		return false
 	}
 	// Too many failures from this client: refused before any store work.
@@ -381,7 +405,7 @@ func (a *authMiddleware) throttled(w http.ResponseWriter, r *http.Request, beare
 // showed (route != nil), the route's outermost gate takes from the limits
 // and the quota, for all of them at once; otherwise the middleware takes
 // here, and gives back when a gate downstream refuses.
-func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string, route *routeChain, next http.Handler) {
+func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, presented, header string, route *routeChain, next http.Handler, pattern string) {
 	var rec *Record
 	var d Decision
 	var period time.Time
@@ -416,6 +440,9 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		ac.state = stateRoute
 	}
 	r2 := r.WithContext(ac)
+	if pattern != "" {
+		r2.Pattern = pattern
+	}
 	if a.hide {
 		r2.Header = r.Header.Clone()
 		delete(r2.Header, header)
@@ -424,16 +451,56 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 	a.serve(w, r2, next, presented)
 	if charged && ac.state&stateRefused != 0 {
 		// A gate downstream refused: give back what this request took.
-		a.manager.refundCharge(r.Context(), rec, a.responder.cost, nil, period)
+		a.manager.refundCharge(r.Context(), rec, a.responder.cost, nil, d, period)
 	}
+}
+
+// withoutKeys is r without the headers that carry a key of this Manager
+// (HideCredentials on a Public route): a copy, when there is one to drop.
+func (a *authMiddleware) withoutKeys(r *http.Request) *http.Request {
+	drop := make([]string, 0, 2)
+	if a.keyHeader != "" && len(r.Header[a.keyHeader]) > 0 {
+		drop = append(drop, a.keyHeader)
+	}
+	if a.bearerHeader != "" && slices.ContainsFunc(r.Header[a.bearerHeader], func(v string) bool {
+		token, ok := bearerToken(trimOWS(v))
+		return ok && strings.HasPrefix(token, a.keyPrefix)
+	}) {
+		drop = append(drop, a.bearerHeader)
+	}
+	if len(drop) == 0 {
+		return r
+	}
+	r = r.WithContext(r.Context())
+	r.Header = r.Header.Clone()
+	for _, name := range drop {
+		delete(r.Header, name)
+	}
+	return r
 }
 
 // pass hands on a request that carries no API key (to the fallback, or
 // anonymously), with this middleware's responder in its context so that
-// RequireScopes downstream answers the same way.
-func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler) {
+// RequireScopes downstream answers the same way. presented is the
+// credential the fallback is handed, to be kept out of a panic's log;
+// pattern the route's, when h is the route's handler.
+func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler, presented, pattern string) {
 	a.addVary(w.Header())
-	a.serve(w, r.WithContext(&authContext{Context: r.Context(), responder: a.responder}), h, "")
+	r = r.WithContext(&authContext{Context: r.Context(), responder: a.responder})
+	if pattern != "" {
+		r.Pattern = pattern
+	}
+	a.serve(w, r, h, presented)
+}
+
+// fallbackCredential is the credential in an Authorization value of any
+// scheme: what follows the scheme, or the whole value without one.
+func fallbackCredential(v string) string {
+	v = trimOWS(v)
+	if i := strings.IndexAny(v, " \t"); i >= 0 {
+		return trimOWS(v[i+1:])
+	}
+	return v
 }
 
 // serve calls h, recovering its panics when asked to. presented is the
@@ -456,9 +523,24 @@ func (a *authMiddleware) serve(w http.ResponseWriter, r *http.Request, h http.Ha
 		if rw.wrote {
 			panic(http.ErrAbortHandler) // the response has begun: cut it off, quietly
 		}
+		dropHandlerHeaders(w.Header())
 		a.responder.write(w, r, internalError, errPanic, 0)
 	}()
 	h.ServeHTTP(rw, r)
+}
+
+// dropHandlerHeaders leaves in h only what the middleware set before the
+// handler ran (Vary, the rate-limit fields): the 500 of a panic is a new
+// response, which a handler's Content-Length, Content-Encoding or cookie
+// must not describe.
+func dropHandlerHeaders(h http.Header) {
+	for name := range h {
+		switch {
+		case name == "Vary", strings.HasPrefix(name, "X-Ratelimit-"), name == "Ratelimit", name == "Ratelimit-Policy":
+		default:
+			delete(h, name)
+		}
+	}
 }
 
 // recoverWriter notes whether the response has begun.
@@ -477,6 +559,13 @@ func (w *recoverWriter) WriteHeader(code int) {
 func (w *recoverWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps a streaming handler's w.(http.Flusher) working (SSE): most
+// assert the interface rather than use http.ResponseController.
+func (w *recoverWriter) Flush() {
+	w.wrote = true // the headers are sent
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer
@@ -779,7 +868,7 @@ func (g *gate) decide(w http.ResponseWriter, r *http.Request, c *authContext) {
 	g.next.ServeHTTP(w, r)
 	if c.state&stateRefused != 0 {
 		// A gate further in, out of this decision's sight, refused.
-		m.refundCharge(r.Context(), c.rec, cost, ch.limitRequests(nil, r, c.key()), period)
+		m.refundCharge(r.Context(), c.rec, cost, ch.limitRequests(nil, r, c.key()), d, period)
 	}
 }
 

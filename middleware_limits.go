@@ -28,8 +28,12 @@ func RateLimitHeadersDraft() MiddlewareOption {
 }
 
 // ThrottleFailures sets how many failed authentications one client address
-// may make (default 60 per minute): past it, the client gets 429 before any
-// hashing or store work, until its budget refills. Only failures count, and
+// may make (default 60 per minute): past it, a request of the client that
+// presents an API key gets 429 before any store work, until its budget
+// refills (one without an API key, anonymous or for a Fallback, is
+// answered as usual: it costs no lookup), unless it presents a key whose
+// record is in the verification cache (finding out costs one digest of a
+// well-formed key; anything else is refused before hashing). Only failures count, and
 // they are counted per address, never per key: a stranger cannot lock a
 // real key out. A zero Limit turns the throttle off.
 func ThrottleFailures(l Limit) MiddlewareOption {
@@ -209,7 +213,7 @@ func (g *gate) costAlone(w http.ResponseWriter, r *http.Request, c *authContext)
 	}
 	g.next.ServeHTTP(w, r)
 	if c.state&stateRefused != 0 {
-		m.refundCharge(r.Context(), c.rec, extra, nil, period)
+		m.refundCharge(r.Context(), c.rec, extra, nil, d, period)
 	}
 }
 
@@ -255,7 +259,7 @@ func (g *gate) limitAlone(w http.ResponseWriter, r *http.Request, c *authContext
 		c.room = room // a looser limit further in must not overwrite these
 	}
 	g.next.ServeHTTP(w, r)
-	if c.state&stateRefused != 0 {
+	if c.state&stateRefused != 0 && !d.failedOpen {
 		m.limits.refund(context.WithoutCancel(r.Context()), req[:])
 	}
 }

@@ -58,6 +58,10 @@ func (l Limit) validate(field string) error {
 // Decision is a limiter's answer for one request.
 type Decision struct {
 	Allowed bool
+	// failedOpen: the limiter failed and WithLimiterFailOpen let the
+	// request through; nothing was taken, so a refusal gives nothing back.
+	// Beside Allowed, it takes no room.
+	failedOpen bool
 	// Policy names the limit that decided: "key", "owner", "quota", a route
 	// limit's name, or a plan ("plan:team"). Never key material.
 	Policy     string

@@ -180,18 +180,55 @@ func (p *responder) log(r *http.Request, ans *refusal, cause error) {
 }
 
 // logPanic logs a recovered panic at Error level, with the presented
-// credential cut out of the value and the stack.
+// credential cut out of the value and the stack, and so is anything
+// shaped like a key of this Manager, even cut short: a handler that
+// printed part of a key must not leak that part.
 func (p *responder) logPanic(r *http.Request, v any, presented string) {
 	value, stack := fmt.Sprint(v), string(debug.Stack())
 	if len(presented) >= 8 {
 		value = strings.ReplaceAll(value, presented, "[REDACTED]")
 		stack = strings.ReplaceAll(stack, presented, "[REDACTED]")
 	}
+	if p.manager != nil {
+		value = redactKeys(value, p.manager.format.prefix)
+		stack = redactKeys(stack, p.manager.format.prefix)
+	}
 	p.panicLogger.LogAttrs(r.Context(), slog.LevelError, "apikey: handler panicked",
 		slog.String("panic", value),
 		slog.String("client", r.RemoteAddr),
 		slog.String("path", r.URL.Path),
 		slog.String("stack", stack))
+}
+
+// redactKeys replaces every "<prefix>_live_" or "<prefix>_test_" and the
+// base62 characters after it with [REDACTED].
+func redactKeys(s, prefix string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, prefix+"_")
+		if i < 0 {
+			break
+		}
+		rest := s[i+len(prefix)+1:]
+		if !strings.HasPrefix(rest, EnvLive+"_") && !strings.HasPrefix(rest, EnvTest+"_") {
+			b.WriteString(s[:i+len(prefix)+1])
+			s = rest
+			continue
+		}
+		rest = rest[envLen+1:]
+		j := 0
+		for j < len(rest) && base62Value[rest[j]] < 62 {
+			j++
+		}
+		b.WriteString(s[:i])
+		b.WriteString("[REDACTED]")
+		s = rest[j:]
+	}
+	if b.Len() == 0 {
+		return s
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // reason names the cause of a refusal for logs, from the sentinel it

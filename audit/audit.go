@@ -1,7 +1,7 @@
 // Package audit is the vocabulary of the apikey Manager's audit log: the
 // events it records for every management action (create, update, disable,
-// enable, rotate, revoke) and for two security events of Verify (a revoked
-// or an expired key presented), who acted (Actor), and the interfaces that
+// enable, rotate, revoke), for two security events of Verify (a revoked
+// or an expired key presented) and for a key reported leaked, who acted (Actor), and the interfaces that
 // receive them (Sink, e.g. to forward them to a SIEM) and keep them (Store,
 // implemented by store/memstore and store/sqlstore). An event names keys by
 // ID; it never holds a key.
@@ -29,12 +29,13 @@ const (
 	KeyRevoked     Action = "key.revoked"
 	KeyRevokedUsed Action = "key.revoked_used" // a revoked key was presented
 	KeyExpiredUsed Action = "key.expired_used" // an expired key was presented
+	KeyLeaked      Action = "key.leaked"       // a key was reported leaked (see apikey.Manager.ReportLeak)
 )
 
 // Actions lists every action, in the order above.
 func Actions() []Action {
 	return []Action{KeyCreated, KeyUpdated, KeyDisabled, KeyEnabled,
-		KeyRotated, KeyRevoked, KeyRevokedUsed, KeyExpiredUsed}
+		KeyRotated, KeyRevoked, KeyRevokedUsed, KeyExpiredUsed, KeyLeaked}
 }
 
 // Valid reports whether a is one of the actions above.

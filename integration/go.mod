@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/keyward/apikey v0.0.0-20261122155606-c7359bfe3549
+	github.com/keyward/apikey v0.0.0-20261202020708-8af23eb0e679
 	github.com/stretchr/testify v1.11.1
 )
 
@@ -21,6 +21,5 @@ require (
 	github.com/rogpeppe/go-internal v1.16.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -26,6 +26,7 @@ const (
 	exitUsage    = 2
 	exitNotFound = 3
 	exitConflict = 4
+	exitLiveKey  = 5 // scan found a live key: a CI job fails on it
 )
 
 // globals are the flags every command takes.
@@ -41,7 +42,7 @@ type command struct {
 	// flags registers the command's own flags; run does the work on a
 	// Manager over the opened store.
 	flags func(fs *flag.FlagSet) func(ctx context.Context, c *cli, args []string) error
-	// nargs is how many positional arguments it takes.
+	// nargs is how many positional arguments it takes; -1: one or more.
 	nargs int
 }
 
@@ -56,6 +57,7 @@ var commands = []command{
 	{"rotate", "ID", "issue a successor; prints it once", rotateFlags, 1},
 	{"revoke", "ID", "stop a key for good", revokeFlags, 1},
 	{"audit", "", "read the audit log, newest first", auditFlags, 0},
+	{"scan", "PATH", "find keys in files or git history (one or more PATHs); say which are live", scanFlags, -1},
 }
 
 // cli is one run: its output and the opened store.
@@ -128,7 +130,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "apikey %s: %s\n", cmd.name, redactKeys(err.Error()))
 		commandUsage(stderr, cmd, fs)
 		return exitUsage
-	case len(positional) != cmd.nargs:
+	case cmd.nargs < 0 && len(positional) == 0:
+		fmt.Fprintf(stderr, "apikey %s: want at least one argument\n", cmd.name)
+		commandUsage(stderr, cmd, fs)
+		return exitUsage
+	case cmd.nargs >= 0 && len(positional) != cmd.nargs:
 		fmt.Fprintf(stderr, "apikey %s: want %d argument(s), got %d\n", cmd.name, cmd.nargs, len(positional))
 		commandUsage(stderr, cmd, fs)
 		return exitUsage
@@ -204,6 +210,8 @@ func exitCode(err error) int {
 		return exitNotFound
 	case errors.Is(err, apikey.ErrConflict):
 		return exitConflict
+	case errors.Is(err, errLiveKey):
+		return exitLiveKey
 	}
 	return exitFailure
 }
@@ -224,12 +232,12 @@ func mainUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "Usage: apikey [--db DSN] [--json] [--prefix sk] <command> [flags] [ID]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %-3s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-8s %-4s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nFlags:")
 	printFlags(w, fs)
 	fmt.Fprintln(w, "\nThe pepper, if the service uses one, is read from APIKEY_PEPPER.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure, 2 usage or invalid parameters, 3 not found, 4 conflict.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure, 2 usage or invalid parameters, 3 not found, 4 conflict, 5 scan found a live key.")
 	fmt.Fprintln(w, "Run 'apikey <command> --help' for a command's flags.")
 }
 
