@@ -200,15 +200,15 @@ func readmeReportLeak(ctx context.Context, m *apikey.Manager, found, where strin
 }
 
 func readmeLeakHandlers(m *apikey.Manager, mux *http.ServeMux) error {
-	gh, err := leak.GitHub(m) // options: leak.PublicKeysURL, leak.HTTPClient, leak.RefetchInterval
+	gh, err := leak.GitHub(m) // options: leak.WithPublicKeysURL, leak.WithHTTPClient, leak.WithRefetchInterval
 	if err != nil {
 		return err
 	}
-	gl, err := leak.GitLab(m, os.Getenv("GITLAB_REVOCATION_TOKEN"), leak.TokenTypes("gitleaks_rule_id_acme_api_key"))
+	gl, err := leak.GitLab(m, os.Getenv("GITLAB_REVOCATION_TOKEN"), leak.WithTokenTypes("gitleaks_rule_id_acme_api_key"))
 	if err != nil {
 		return err
 	}
-	pub, err := leak.Public(m) // options: leak.Throttle(apikey.PerHour(60)), leak.ClientAddr(f)
+	pub, err := leak.Public(m) // options: leak.WithThrottle(apikey.PerHour(60)), leak.WithClientAddr(f)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func ExampleGitLab() {
 	}
 	defer m.Close()
 	h, err := leak.GitLab(m, "the secret_detection_token_revocation_token",
-		leak.TokenTypes("gitleaks_rule_id_acme_api_key"), leak.Policy(apikey.LeakDisable))
+		leak.WithTokenTypes("gitleaks_rule_id_acme_api_key"), leak.WithPolicy(apikey.LeakDisable))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -70,8 +70,8 @@ type GitHubFeedback struct {
 // RefetchInterval) or the signature does not verify over the raw body; 413
 // for a body over MaxBodyBytes; 400 for a signed body that is not the
 // expected JSON; 503 when the keys cannot be fetched or the store fails.
-// Options: Policy, MaxBodyBytes, Logger, PublicKeysURL, HTTPClient,
-// RefetchInterval, Clock.
+// Options: WithPolicy, WithMaxBodyBytes, WithLogger, WithPublicKeysURL, WithHTTPClient,
+// WithRefetchInterval, WithClock.
 func GitHub(m *apikey.Manager, opts ...Option) (http.Handler, error) {
 	if m == nil {
 		return nil, invalid("manager", "must not be nil")

@@ -21,7 +21,7 @@ import (
 
 func githubHandler(t *testing.T, f *fixture, ks *keyServer, opts ...leak.Option) string {
 	t.Helper()
-	h, err := leak.GitHub(f.m, append([]leak.Option{leak.PublicKeysURL(ks.srv.URL), leak.HTTPClient(ks.srv.Client())}, opts...)...)
+	h, err := leak.GitHub(f.m, append([]leak.Option{leak.WithPublicKeysURL(ks.srv.URL), leak.WithHTTPClient(ks.srv.Client())}, opts...)...)
 	require.NoError(t, err)
 	return serve(t, h).URL
 }
@@ -85,7 +85,7 @@ func TestGitHubRefusals(t *testing.T) {
 	f := newFixture(t)
 	gh, forger := newSigner(t), newSigner(t)
 	ks := newKeyServer(t, gh)
-	url := githubHandler(t, f, ks, leak.MaxBodyBytes(64<<10))
+	url := githubHandler(t, f, ks, leak.WithMaxBodyBytes(64<<10))
 	live := f.key()
 	body := mustJSON(t, matches(live))
 	reindented, err := json.MarshalIndent(matches(live), "", "  ")
@@ -145,7 +145,7 @@ func TestGitHubKeyRotationBounded(t *testing.T) {
 	first, next := newSigner(t), newSigner(t)
 	ks := newKeyServer(t, first)
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	url := githubHandler(t, f, ks, leak.Clock(clk.Now), leak.RefetchInterval(time.Minute))
+	url := githubHandler(t, f, ks, leak.WithClock(clk.Now), leak.WithRefetchInterval(time.Minute))
 	body := mustJSON(t, matches(unknownKeys(t, 1)...))
 
 	status, _, _ := post(t, url, body, first.headers(t, body))
@@ -219,7 +219,7 @@ func TestGitHubUnavailable(t *testing.T) {
 
 	down := newKeyServer(t, gh)
 	down.srv.Close()
-	h, err := leak.GitHub(f.m, leak.PublicKeysURL(down.srv.URL))
+	h, err := leak.GitHub(f.m, leak.WithPublicKeysURL(down.srv.URL))
 	require.NoError(t, err)
 	downURL := serve(t, h).URL
 	for range 2 { // the second within the interval: no fetch, still 503 (not 401)
@@ -237,7 +237,7 @@ func TestGitHubOptions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	for _, opts := range [][]leak.Option{
-		{leak.Policy("delete")}, {leak.MaxBodyBytes(0)}, {leak.HTTPClient(nil)}, {leak.RefetchInterval(0)},
+		{leak.WithPolicy("delete")}, {leak.WithMaxBodyBytes(0)}, {leak.WithHTTPClient(nil)}, {leak.WithRefetchInterval(0)},
 	} {
 		_, err := leak.GitHub(f.m, opts...)
 		assert.ErrorIs(t, err, apikey.ErrInvalidParams)
@@ -247,7 +247,7 @@ func TestGitHubOptions(t *testing.T) {
 
 	// Policy: disable instead of revoke.
 	gh := newSigner(t)
-	url := githubHandler(t, f, newKeyServer(t, gh), leak.Policy(apikey.LeakDisable))
+	url := githubHandler(t, f, newKeyServer(t, gh), leak.WithPolicy(apikey.LeakDisable))
 	live := f.key()
 	body := mustJSON(t, matches(live))
 	status, _, _ := post(t, url, body, gh.headers(t, body))
@@ -268,7 +268,7 @@ func TestGitHubSlowKeyServer(t *testing.T) {
 	ks := newKeyServer(t, gh)
 	ks.stall = make(chan struct{})
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	url := githubHandler(t, f, ks, leak.Clock(clk.Now))
+	url := githubHandler(t, f, ks, leak.WithClock(clk.Now))
 	body := mustJSON(t, matches(unknownKeys(t, 1)...))
 	status, _, _ := post(t, url, body, gh.headers(t, body))
 	require.Equal(t, http.StatusOK, status)

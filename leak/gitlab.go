@@ -36,8 +36,8 @@ const minGitLabTokenLen = 16
 // GitLab is configured with. Without the token every request is 401; a
 // type not in TokenTypes is 400 and nothing is revoked; a body over
 // MaxBodyBytes is 413; a store failure 503. Otherwise 204, whatever the
-// tokens were: a replay is harmless. Options: Policy, MaxBodyBytes, Logger,
-// TokenTypes.
+// tokens were: a replay is harmless. Options: WithPolicy, WithMaxBodyBytes, WithLogger,
+// WithTokenTypes.
 func GitLab(m *apikey.Manager, token string, opts ...Option) (http.Handler, error) {
 	if m == nil {
 		return nil, invalid("manager", "must not be nil")

@@ -35,7 +35,7 @@ func gitlabTokens(typ string, tokens ...string) []leak.GitLabToken {
 func TestGitLabTokenTypes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	url := gitlabServer(t, f, leak.TokenTypes("gitleaks_rule_id_acme_api_key"))
+	url := gitlabServer(t, f, leak.WithTokenTypes("gitleaks_rule_id_acme_api_key"))
 	for _, tc := range []struct {
 		name  string
 		auth  []string
@@ -71,7 +71,7 @@ func TestGitLabTokenTypes(t *testing.T) {
 func TestGitLabRevoke(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	url := gitlabServer(t, f, leak.MaxBodyBytes(256<<10)) + "/v1/revoke_tokens"
+	url := gitlabServer(t, f, leak.WithMaxBodyBytes(256<<10)) + "/v1/revoke_tokens"
 	auth := map[string]string{"Authorization": gitlabToken}
 	live, old := f.key(), f.revoked()
 	unknown := unknownKeys(t, 1)[0]
@@ -135,6 +135,6 @@ func TestGitLabOptions(t *testing.T) {
 	f := newFixture(t)
 	_, err := leak.GitLab(f.m, "short")
 	assert.ErrorIs(t, err, apikey.ErrInvalidParams)
-	_, err = leak.GitLab(f.m, gitlabToken, leak.TokenTypes())
+	_, err = leak.GitLab(f.m, gitlabToken, leak.WithTokenTypes())
 	assert.ErrorIs(t, err, apikey.ErrInvalidParams)
 }

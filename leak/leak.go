@@ -112,47 +112,47 @@ func invalid(field, reason string) error {
 	return &apikey.ParamError{Field: field, Reason: reason}
 }
 
-// Policy sets what is done to a live key reported leaked: apikey.LeakRevoke
+// WithPolicy sets what is done to a live key reported leaked: apikey.LeakRevoke
 // (the default), apikey.LeakDisable or apikey.LeakNotify.
-func Policy(p apikey.LeakPolicy) Option { return func(c *config) { c.policy = p } }
+func WithPolicy(p apikey.LeakPolicy) Option { return func(c *config) { c.policy = p } }
 
-// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes); a
+// WithMaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes); a
 // larger body is answered 413 before any work.
-func MaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
 
-// Logger sets where failures are logged (default: nowhere). Reported keys
+// WithLogger sets where failures are logged (default: nowhere). Reported keys
 // are never logged.
-func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// PublicKeysURL sets where GitHub's signing keys are fetched (default
+// WithPublicKeysURL sets where GitHub's signing keys are fetched (default
 // DefaultGitHubKeysURL). GitHub.
-func PublicKeysURL(u string) Option { return func(c *config) { c.keysURL = u } }
+func WithPublicKeysURL(u string) Option { return func(c *config) { c.keysURL = u } }
 
-// HTTPClient sets the client that fetches the signing keys (default: one
+// WithHTTPClient sets the client that fetches the signing keys (default: one
 // with a 10 s timeout). GitHub.
-func HTTPClient(h *http.Client) Option { return func(c *config) { c.client = h } }
+func WithHTTPClient(h *http.Client) Option { return func(c *config) { c.client = h } }
 
-// RefetchInterval sets the least time between two fetches of the signing
+// WithRefetchInterval sets the least time between two fetches of the signing
 // keys when a request names an unknown one (default 1 minute). GitHub.
-func RefetchInterval(d time.Duration) Option { return func(c *config) { c.refetch = d } }
+func WithRefetchInterval(d time.Duration) Option { return func(c *config) { c.refetch = d } }
 
-// Clock sets the handlers' clock, for tests.
-func Clock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+// WithClock sets the handlers' clock, for tests.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// TokenTypes sets the token types GitLab lists and accepts (default
+// WithTokenTypes sets the token types GitLab lists and accepts (default
 // DefaultGitLabTokenType): the rule IDs of GitLab's secret detection that
 // find this service's keys. GitLab.
-func TokenTypes(types ...string) Option { return func(c *config) { c.types = types } }
+func WithTokenTypes(types ...string) Option { return func(c *config) { c.types = types } }
 
-// Throttle sets the per-client limit of Public (default
+// WithThrottle sets the per-client limit of Public (default
 // DefaultPublicLimit). It is taken through the Manager's limiter (see
 // apikey.WithLimiter), so instances sharing a Redis limiter share it.
-func Throttle(l apikey.Limit) Option { return func(c *config) { c.limit = l } }
+func WithThrottle(l apikey.Limit) Option { return func(c *config) { c.limit = l } }
 
-// ClientAddr sets how Public names the client it throttles (default
+// WithClientAddr sets how Public names the client it throttles (default
 // PeerAddr). Behind a proxy, derive it from the header the proxy sets,
 // trusting only that proxy.
-func ClientAddr(f func(*http.Request) string) Option { return func(c *config) { c.clientAddr = f } }
+func WithClientAddr(f func(*http.Request) string) Option { return func(c *config) { c.clientAddr = f } }
 
 // PeerAddr is the peer's IP address, without the port; an IPv6 address
 // counts per /64, what one subscriber usually holds.

@@ -46,9 +46,9 @@ func TestReportedKeysAreNotLogged(t *testing.T) {
 	f.m = m
 
 	gh := newSigner(t)
-	ghh, err := leak.GitHub(m, leak.Logger(logger), leak.PublicKeysURL(newKeyServer(t, gh).srv.URL))
+	ghh, err := leak.GitHub(m, leak.WithLogger(logger), leak.WithPublicKeysURL(newKeyServer(t, gh).srv.URL))
 	require.NoError(t, err)
-	pub, err := leak.Public(m, leak.Logger(logger))
+	pub, err := leak.Public(m, leak.WithLogger(logger))
 	require.NoError(t, err)
 	ghURL, pubURL := serve(t, ghh).URL, serve(t, pub).URL
 

@@ -29,8 +29,8 @@ type PublicRequest struct {
 
 // Public returns the unauthenticated revoke endpoint over m, throttled
 // per client address (ClientAddr) to Throttle through the Manager's
-// limiter; the throttle is taken before the body is read. Options: Policy,
-// MaxBodyBytes, Logger, Throttle, ClientAddr.
+// limiter; the throttle is taken before the body is read. Options: WithPolicy,
+// WithMaxBodyBytes, WithLogger, WithThrottle, WithClientAddr.
 func Public(m *apikey.Manager, opts ...Option) (http.Handler, error) {
 	if m == nil {
 		return nil, invalid("manager", "must not be nil")

@@ -18,7 +18,7 @@ func testClient(r *http.Request) string { return r.Header.Get("X-Test-Client") }
 
 func publicServer(t *testing.T, f *fixture, opts ...leak.Option) string {
 	t.Helper()
-	h, err := leak.Public(f.m, append([]leak.Option{leak.ClientAddr(testClient)}, opts...)...)
+	h, err := leak.Public(f.m, append([]leak.Option{leak.WithClientAddr(testClient)}, opts...)...)
 	require.NoError(t, err)
 	return serve(t, h).URL
 }
@@ -81,7 +81,7 @@ func TestPublicRevoke(t *testing.T) {
 func TestPublicThrottle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	url := publicServer(t, f, leak.Throttle(apikey.PerHour(2)))
+	url := publicServer(t, f, leak.WithThrottle(apikey.PerHour(2)))
 	a := map[string]string{"X-Test-Client": "198.51.100.1"}
 	b := map[string]string{"X-Test-Client": "198.51.100.2"}
 	for range 2 {
