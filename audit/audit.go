@@ -1,10 +1,10 @@
 // Package audit is the vocabulary of the apikey Manager's audit log: the
 // events it records for every management action (create, update, disable,
-// enable, rotate, revoke), for two security events of Verify (a revoked
-// or an expired key presented) and for a key reported leaked, who acted (Actor), and the interfaces that
-// receive them (Sink, e.g. to forward them to a SIEM) and keep them (Store,
-// implemented by store/memstore and store/sqlstore). An event names keys by
-// ID; it never holds a key.
+// enable, rotate, revoke), for two security events of Verify (a revoked or
+// an expired key presented) and for a key reported leaked; who acted
+// (Actor); and the interfaces that receive them (Sink, e.g. to forward
+// them to a SIEM) and keep them (Store, implemented by store/memstore and
+// store/sqlstore). An event names keys by ID; it never holds a key.
 //
 // A Manager sends events to apikey.WithAuditSink's Sink (by default
 // apikey.NewSlogAuditSink over its logger) and to its Store when that is

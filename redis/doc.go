@@ -41,16 +41,16 @@
 // (an NTP correction shortly after boot) is not seen by its limiter until
 // it restarts, so NTP alone does not bound the skew; WithRedisTime does.
 //
-// Redis keys are the namespace (WithNamespace, default "apikey:rl:") followed by
-// the LimitKey, length-prefixed so that no two LimitKeys share a Redis key:
-// "apikey:rl:<len(Policy)>:<Policy>:<Subject>". The apikey package puts key
-// IDs, owner IDs and route names there, never key material. Each bucket
-// expires once it would be full again, plus a margin (WithTTLMargin), so
-// memory is bounded by the buckets in use.
+// Redis keys are the namespace (WithNamespace, default "apikey:rl:")
+// followed by the LimitKey, length-prefixed so that no two LimitKeys share
+// a Redis key: "apikey:rl:<len(Policy)>:<Policy>:<Subject>". The apikey
+// package puts key IDs, owner IDs and route names there, never key
+// material. Each bucket expires once it would be full again, plus a margin
+// (WithTTLMargin), so memory is bounded by the buckets in use.
 //
-// On Redis Cluster the buckets of one decision must hash to one slot: use a
-// prefix with a hash tag, such as "{apikey}:rl:" (all buckets then live on
-// one shard).
+// On Redis Cluster the buckets of one decision must hash to one slot: use
+// a namespace with a hash tag, such as "{apikey}:rl:" (all buckets then
+// live on one shard).
 //
 // # Invalidator
 //
