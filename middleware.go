@@ -421,12 +421,11 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		return
 	}
 	setRateLimitHeaders(w.Header(), d, a.responder.draftHeaders, &a.manager.limits)
-	ac := &authContext{Context: r.Context(), rec: rec, manager: a.manager, method: AuthMethodAPIKey,
-		responder: a.responder, room: roomOf(d)}
+	r2, ac := withAuthContext(r, authContext{rec: rec, manager: a.manager, method: AuthMethodAPIKey,
+		responder: a.responder, room: roomOf(d)})
 	if route != nil && !charged && a.check == nil {
 		ac.state = stateRoute
 	}
-	r2 := r.WithContext(ac)
 	if a.hide {
 		r2.Header = r.Header.Clone()
 		delete(r2.Header, header)
@@ -444,7 +443,8 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 // RequireScopes downstream answers the same way.
 func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	a.addVary(w.Header())
-	a.serve(w, r.WithContext(&authContext{Context: r.Context(), responder: a.responder}), h, "")
+	r2, _ := withAuthContext(r, authContext{responder: a.responder})
+	a.serve(w, r2, h, "")
 }
 
 // serve calls h, recovering its panics when asked to. presented is the
