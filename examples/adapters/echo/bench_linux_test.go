@@ -27,6 +27,71 @@ import (
 // handler of its kind. cpu-ns/op is the thread's CPU time per request:
 // on a loaded machine, waiting for a core inflates ns/op only.
 func BenchmarkAddedCost(b *testing.B) {
+	r, handlers := addedCostSetup(b)
+	for _, handler := range handlers {
+		for _, bc := range handler.variants {
+			b.Run(handler.name+"/"+bc.name, func(b *testing.B) { serveBench(b, bc.h, r) })
+		}
+	}
+}
+
+// BenchmarkAddedCostInterleaved serves the same variants in turns of
+// blockSize requests each, many turns, adding up each variant's thread CPU
+// time: a change in the machine's load hits all variants alike, where
+// BenchmarkAddedCost measures them seconds apart. It reports each
+// variant's cpu-ns per request, what each middleware adds over its bare
+// handler (add-…), and the ratios the targets are about (ratio-…). ns/op
+// is per turn of all variants and means nothing.
+func BenchmarkAddedCostInterleaved(b *testing.B) {
+	const blockSize = 200
+	r, handlers := addedCostSetup(b)
+	for _, handler := range handlers {
+		b.Run(handler.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			cpu := make([]int64, len(handler.variants))
+			for b.Loop() {
+				for i, v := range handler.variants {
+					start := threadCPU()
+					for range blockSize {
+						w := httptest.NewRecorder()
+						v.h.ServeHTTP(w, r)
+						if w.Code != http.StatusOK {
+							b.Fatalf("%s: status %d", v.name, w.Code)
+						}
+					}
+					cpu[i] += threadCPU() - start
+				}
+			}
+			per := make(map[string]float64, len(cpu))
+			for i, v := range handler.variants {
+				per[v.name] = float64(cpu[i]) / float64(b.N*blockSize)
+			}
+			added := func(mw, bare string) float64 { return per[mw] - per[bare] }
+			ours, ref, keyAuth := added("nethttp/apikey", "nethttp/bare"), added("nethttp/ref", "nethttp/bare"), added("echo/keyauth", "echo/bare")
+			b.ReportMetric(ours, "add-apikey-cpu-ns")
+			b.ReportMetric(ref, "add-ref-cpu-ns")
+			b.ReportMetric(keyAuth, "add-keyauth-cpu-ns")
+			b.ReportMetric(added("echo/apikey", "echo/bare"), "add-apikey-in-echo-cpu-ns")
+			b.ReportMetric(ours/ref, "ratio-apikey/ref")
+			b.ReportMetric(ours/keyAuth, "ratio-apikey/keyauth")
+		})
+	}
+}
+
+type variant struct {
+	name string
+	h    http.Handler
+}
+
+// addedCostSetup returns the request (a valid Bearer key) and, per next
+// handler, the variants measured: each bare handler, and each middleware
+// in front of it.
+func addedCostSetup(b *testing.B) (*http.Request, []struct {
+	name     string
+	variants []variant
+}) {
 	const keys = 10_000
 	ctx := context.Background()
 	m, err := apikey.New(memstore.New())
@@ -70,6 +135,10 @@ func BenchmarkAddedCost(b *testing.B) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Authorization", "Bearer "+key)
 	jsonType := []string{"application/json"}
+	var out []struct {
+		name     string
+		variants []variant
+	}
 	for _, handler := range []struct {
 		name string
 		std  http.Handler
@@ -91,20 +160,19 @@ func BenchmarkAddedCost(b *testing.B) {
 			// The defaults: "header:Authorization", scheme Bearer.
 			Validator: func(key string, _ echo.Context) (bool, error) { return lookup(key) != nil, nil },
 		})
-		for _, bc := range []struct {
-			name string
-			h    http.Handler
-		}{
+		out = append(out, struct {
+			name     string
+			variants []variant
+		}{handler.name, []variant{
 			{"nethttp/bare", handler.std},
 			{"nethttp/apikey", m.Middleware()(handler.std)},
 			{"nethttp/ref", &refMiddleware{lookup: lookup, next: handler.std}},
 			{"echo/bare", router()},
 			{"echo/keyauth", router(keyAuth)},
 			{"echo/apikey", router(echo.WrapMiddleware(m.Middleware()))},
-		} {
-			b.Run(handler.name+"/"+bc.name, func(b *testing.B) { serveBench(b, bc.h, r) })
-		}
+		}})
 	}
+	return r, out
 }
 
 // refMiddleware is the least a net/http API-key middleware that passes the
