@@ -421,11 +421,14 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 		return
 	}
 	setRateLimitHeaders(w.Header(), d, a.responder.draftHeaders, &a.manager.limits)
-	r2, ac := withAuthContext(r, authContext{rec: rec, manager: a.manager, method: AuthMethodAPIKey,
-		responder: a.responder, room: roomOf(d)})
+	ac := &authContext{Context: r.Context(), rec: rec, manager: a.manager, method: AuthMethodAPIKey,
+		responder: a.responder, room: roomOf(d)}
 	if route != nil && !charged && a.check == nil {
 		ac.state = stateRoute
 	}
+	// One allocation for the request copy and the context (this literal
+	// stays on the stack): ac is the copy in it from here on.
+	r2, ac := withAuthContext(r, *ac)
 	if a.hide {
 		r2.Header = r.Header.Clone()
 		delete(r2.Header, header)
