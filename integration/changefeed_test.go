@@ -479,4 +479,3 @@ func TestChangeFeedConnectionLoss(t *testing.T) {
 		})
 	}
 }
-
