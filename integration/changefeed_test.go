@@ -479,3 +479,44 @@ func TestChangeFeedConnectionLoss(t *testing.T) {
 		})
 	}
 }
+
+// A transaction that takes its change number before another but commits
+// after it: the poller, which already read past the number, must still
+// see it when it commits.
+func TestChangeFeedLateCommit(t *testing.T) {
+	for _, db := range feedDatabases(t) {
+		if db.name == "sqlite" {
+			continue // one writer at a time: numbers commit in order
+		}
+		t.Run(db.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := db.open(t, nil)
+			m, _ := newInstance(t, db.open(t, nil))
+			other, _ := newInstance(t, db.open(t, nil))
+			var ids, secrets [2]string
+			for i := range ids {
+				k, secret, err := other.Create(ctx, apikey.CreateParams{Name: "late", Scopes: []string{"read"}})
+				require.NoError(t, err)
+				_, err = m.Verify(ctx, secret, "read")
+				require.NoError(t, err)
+				ids[i], secrets[i] = k.ID, secret
+			}
+			q := "UPDATE api_keys SET disabled = TRUE WHERE id = ?"
+			if s.Dialect() == sqlstore.Postgres {
+				q = strings.Replace(q, "?", "$1", 1)
+			}
+			tx, err := s.DB().BeginTx(ctx, nil)
+			require.NoError(t, err)
+			_, err = tx.ExecContext(ctx, q, []byte(ids[0])) // takes its number, holds it
+			require.NoError(t, err)
+			require.NoError(t, other.Revoke(ctx, ids[1])) // a later number, committed first
+			refusedWithin(t, m, secrets[1], time.Now())
+			_, err = m.Verify(ctx, secrets[0], "read")
+			require.NoError(t, err, "not committed yet")
+			start := time.Now()
+			require.NoError(t, tx.Commit())
+			d := refusedWithin(t, m, secrets[0], start)
+			assert.LessOrEqual(t, d, propagationBound, "the late commit is seen")
+		})
+	}
+}
