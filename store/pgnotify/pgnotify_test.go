@@ -422,3 +422,15 @@ func (c *stallConn) Read(b []byte) (int, error) {
 	}
 	return c.Conn.Read(b)
 }
+
+// An idle connection is pinged, not reported lost: heartbeats that find it
+// alive change nothing.
+func TestIdleConnectionStaysHealthy(t *testing.T) {
+	c := newCluster(t)
+	inv := c.invalidator(t, nil) // heartbeat 200 ms
+	var reports atomic.Int32
+	t.Cleanup(inv.WatchHealth(func(bool) { reports.Add(1) }))
+	time.Sleep(time.Second) // five heartbeats of real time on a real connection
+	assert.Zero(t, reports.Load())
+	assert.Zero(t, inv.Outages())
+}
