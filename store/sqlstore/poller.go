@@ -114,9 +114,17 @@ func NewPoller(ctx context.Context, s *Store, opts ...PollerOption) (*Poller, er
 	t := s.prefix + "key_changes"
 	p.next = s.dialect.rebind("SELECT seq, key_id FROM " + t + " WHERE seq > ? ORDER BY seq LIMIT " + fmt.Sprint(pollBatch))
 	p.prune = s.dialect.rebind("DELETE FROM " + t + " WHERE changed_at < ? AND seq < ?")
-	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM "+t).Scan(&p.cursor); err != nil {
+	var newest int64
+	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM "+t).Scan(&newest); err != nil {
 		return nil, fmt.Errorf("sqlstore: NewPoller: reading the change feed (is the schema at version 4?): %w", err)
 	}
+	// Numbers just below the newest that are missing may belong to
+	// transactions still open: read the last batch once, to look for them.
+	p.cursor = max(0, newest-pollBatch)
+	if _, _, err := p.read(ctx, p.cursor, time.Now()); err != nil {
+		return nil, fmt.Errorf("sqlstore: NewPoller: reading the change feed: %w", err)
+	}
+	p.cursor = max(p.cursor, newest)
 	p.stop, p.done = make(chan struct{}), make(chan struct{})
 	go p.loop()
 	return p, nil
