@@ -158,6 +158,7 @@ type Manager struct {
 	storeTimeout time.Duration
 	inv          Invalidator // nil without WithInvalidator
 	unsubscribe  func()
+	unwatch      func() // nil unless the Invalidator reports its health
 	audit        *auditor
 
 	stop, done chan struct{} // the background loop, when there is one
@@ -240,6 +241,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if c.invalidator != nil {
 		m.inv = c.invalidator
 		m.unsubscribe = m.inv.Subscribe(m.cache.evictID)
+		m.unwatch = m.watchInvalidator(m.inv)
 	}
 	return m, nil
 }
@@ -748,6 +750,9 @@ func (m *Manager) Close() error {
 		m.closed.Store(true)
 		if m.unsubscribe != nil {
 			m.unsubscribe()
+		}
+		if m.unwatch != nil {
+			m.unwatch()
 		}
 		m.stopBackground()
 		if m.usage != nil {

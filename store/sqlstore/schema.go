@@ -183,6 +183,7 @@ func migrations(d Dialect, prefix string) [][]string {
 		createTable(d, "api_keys", keysColumnsV1(), keysIndexesV1()),       // version 1
 		createTable(d, "audit_events", auditColumnsV2(), auditIndexesV2()), // version 2: the audit log
 		addColumns(d, "api_keys", keysColumnsV3()),                         // version 3: rate limits and quotas
+		changeFeedV4(d), // version 4: the change feed (changes_schema.go)
 	}
 	out := make([][]string, 0, len(src))
 	for _, stmts := range src {
