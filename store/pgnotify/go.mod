@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/keyward/apikey v0.0.0-20261122155606-c7359bfe3549
+	github.com/keyward/apikey v0.0.0-20261202023214-9aacb282fc4e
 	github.com/stretchr/testify v1.11.1
 )
 
@@ -19,6 +19,5 @@ require (
 	github.com/rogpeppe/go-internal v1.16.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
