@@ -175,6 +175,7 @@ type Manager struct {
 	storeTimeout time.Duration
 	inv          Invalidator // nil without WithInvalidator
 	unsubscribe  func()
+	unwatch      func() // nil unless the Invalidator reports its health
 	audit        *auditor
 
 	stop, done chan struct{} // the background loop, when there is one
@@ -211,6 +212,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	}
 	if m.inv = c.invalidator; m.inv != nil {
 		m.unsubscribe = m.inv.Subscribe(m.cache.evictID)
+		m.unwatch = m.watchInvalidator(m.inv)
 	}
 	return m, nil
 }
@@ -702,6 +704,9 @@ func (m *Manager) Close() error {
 		m.closed.Store(true)
 		if m.unsubscribe != nil {
 			m.unsubscribe()
+		}
+		if m.unwatch != nil {
+			m.unwatch()
 		}
 		m.stopBackground()
 		if m.usage != nil {

@@ -45,6 +45,10 @@ type verifyCache struct {
 
 	flights flightGroup
 	neg     *negativeCache
+
+	// bypass is set while the Invalidator's feed is down (see
+	// InvalidatorHealth): no entry is fresh.
+	bypass atomic.Bool
 }
 
 type cacheEntry struct {
@@ -67,7 +71,7 @@ func (c *verifyCache) shard(d Digest) *readmap.Map[Digest, cacheEntry] { return 
 // get returns the fresh entry for d, if any.
 func (c *verifyCache) get(d Digest) (*cacheEntry, bool) {
 	e := c.shard(d).Load(d)
-	if e == nil || c.epoch.Load()-e.fetched.Load() >= c.maxAgeTicks {
+	if e == nil || c.epoch.Load()-e.fetched.Load() >= c.maxAgeTicks || c.bypass.Load() {
 		return nil, false
 	}
 	return e, true

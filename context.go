@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"math"
+	"net/http"
 )
 
 // authContext carries an authenticated request's identity, and what the
@@ -152,4 +153,22 @@ func AuthMethod(ctx context.Context) string {
 func fromContext(ctx context.Context) *authContext {
 	c, _ := ctx.Value(authContextKey{}).(*authContext)
 	return c
+}
+
+// authRequest is a request copy and its context in one allocation, where
+// r.WithContext(&authContext{…}) makes two.
+type authRequest struct {
+	ac  authContext
+	req http.Request
+}
+
+// withAuthContext returns a shallow copy of r whose context is ac over
+// r's context, and that context, in one allocation. The copy that
+// WithContext makes stays on the stack (it does not escape) and is moved
+// into the allocation.
+func withAuthContext(r *http.Request, ac authContext) (*http.Request, *authContext) {
+	ar := &authRequest{ac: ac}
+	ar.ac.Context = r.Context()
+	ar.req = *r.WithContext(&ar.ac)
+	return &ar.req, &ar.ac
 }

@@ -271,6 +271,7 @@ func TestREADMESnippetsVerbatim(t *testing.T) {
 		{"## Use", "example_readme_test.go", "readmeUse"},
 		{"## Key management", "example_readme_test.go", "readmeKeyManagement"},
 		{"## Many instances", "redis/example_readme_test.go", "readmeManyInstances"},
+		{"### Without Redis: the store's change feed", "store/pgnotify/example_readme_test.go", "readmeChangeFeed"},
 		{"## Stores", "store/sqlitestore/example_readme_test.go", "readmeStores"},
 		{"## Admin page", "example_readme_test.go", "readmeAdminPage"},
 		{"## Leaked keys", "example_readme_test.go", "readmeReportLeak"},

@@ -439,7 +439,9 @@ func (a *authMiddleware) authenticate(w http.ResponseWriter, r *http.Request, pr
 	if route != nil && !charged {
 		ac.state = stateRoute
 	}
-	r2 := r.WithContext(ac)
+	// One allocation for the request copy and the context (this literal
+	// stays on the stack): ac is the copy in it from here on.
+	r2, ac := withAuthContext(r, *ac)
 	if pattern != "" {
 		r2.Pattern = pattern
 	}
@@ -486,11 +488,11 @@ func (a *authMiddleware) withoutKeys(r *http.Request) *http.Request {
 // pattern the route's, when h is the route's handler.
 func (a *authMiddleware) pass(w http.ResponseWriter, r *http.Request, h http.Handler, presented, pattern string) {
 	a.addVary(w.Header())
-	r = r.WithContext(&authContext{Context: r.Context(), responder: a.responder})
+	r2, _ := withAuthContext(r, authContext{responder: a.responder})
 	if pattern != "" {
-		r.Pattern = pattern
+		r2.Pattern = pattern
 	}
-	a.serve(w, r, h, presented)
+	a.serve(w, r2, h, presented)
 }
 
 // fallbackCredential is the credential in an Authorization value of any

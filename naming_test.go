@@ -15,7 +15,7 @@ import (
 // function returning a context is named for it).
 func TestOptionNames(t *testing.T) {
 	t.Parallel()
-	for _, dir := range []string{".", "admin", "redis", "store/sqlstore", "store/sqlitestore", "audit", "leak"} {
+	for _, dir := range []string{".", "admin", "redis", "store/sqlstore", "store/sqlitestore", "store/pgnotify", "audit", "leak"} {
 		fset := token.NewFileSet()
 		pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool {
 			return !strings.HasSuffix(fi.Name(), "_test.go")

@@ -57,7 +57,7 @@ func TestMigrateTwice(t *testing.T) {
 		require.NoError(t, s.Migrate(context.Background()), "second Migrate")
 		var n int
 		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM schema_migrations").Scan(&n))
-		require.Equal(t, 3, n, "each of the three versions recorded once")
+		require.Equal(t, 4, n, "each of the four versions recorded once")
 	})
 }
 

@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
-	github.com/keyward/apikey v0.0.0-20261202022418-c4894cddfed5
+	github.com/keyward/apikey v0.0.0-20261202023214-9aacb282fc4e
 	github.com/labstack/echo/v4 v4.16.0
 )
 
@@ -43,5 +43,6 @@ require (
 	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )

@@ -60,4 +60,34 @@ func ExampleDDL() {
 	// 	ADD COLUMN IF NOT EXISTS quota_remaining BIGINT NOT NULL DEFAULT 0,
 	// 	ADD COLUMN IF NOT EXISTS quota_refill TEXT NOT NULL DEFAULT '',
 	// 	ADD COLUMN IF NOT EXISTS quota_period_start BIGINT NOT NULL DEFAULT 0;
+	// -- version 4
+	// CREATE TABLE IF NOT EXISTS auth_key_changes (
+	// 	seq BIGSERIAL NOT NULL PRIMARY KEY,
+	// 	key_id BYTEA NOT NULL,
+	// 	changed_at BIGINT NOT NULL
+	// );
+	// CREATE INDEX IF NOT EXISTS auth_key_changes_changed_at ON auth_key_changes (changed_at);
+	// CREATE OR REPLACE FUNCTION auth_api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE k BYTEA; BEGIN IF TG_OP = 'DELETE' THEN k := OLD.id; ELSE k := NEW.id; END IF; INSERT INTO auth_key_changes (key_id, changed_at) VALUES (k, extract(epoch FROM now())::bigint); PERFORM pg_notify('auth_api_keys_changed', encode(k, 'hex')); RETURN NULL; END $$;
+	// DROP TRIGGER IF EXISTS auth_api_keys_changed_upd ON auth_api_keys;
+	// CREATE TRIGGER auth_api_keys_changed_upd AFTER UPDATE ON auth_api_keys FOR EACH ROW WHEN (
+	// 	OLD.digest IS DISTINCT FROM NEW.digest
+	// 	OR OLD.digest_scheme IS DISTINCT FROM NEW.digest_scheme
+	// 	OR OLD.name IS DISTINCT FROM NEW.name
+	// 	OR OLD.owner_id IS DISTINCT FROM NEW.owner_id
+	// 	OR OLD.environment IS DISTINCT FROM NEW.environment
+	// 	OR OLD.scopes IS DISTINCT FROM NEW.scopes
+	// 	OR OLD.metadata IS DISTINCT FROM NEW.metadata
+	// 	OR OLD.expires_at IS DISTINCT FROM NEW.expires_at
+	// 	OR OLD.revoked_at IS DISTINCT FROM NEW.revoked_at
+	// 	OR OLD.disabled IS DISTINCT FROM NEW.disabled
+	// 	OR OLD.rotated_to_id IS DISTINCT FROM NEW.rotated_to_id
+	// 	OR OLD.plan IS DISTINCT FROM NEW.plan
+	// 	OR OLD.rate_limit_requests IS DISTINCT FROM NEW.rate_limit_requests
+	// 	OR OLD.rate_limit_period IS DISTINCT FROM NEW.rate_limit_period
+	// 	OR OLD.rate_limit_burst IS DISTINCT FROM NEW.rate_limit_burst
+	// 	OR OLD.quota_limit IS DISTINCT FROM NEW.quota_limit
+	// 	OR OLD.quota_refill IS DISTINCT FROM NEW.quota_refill
+	// ) EXECUTE FUNCTION auth_api_keys_changed();
+	// DROP TRIGGER IF EXISTS auth_api_keys_changed_del ON auth_api_keys;
+	// CREATE TRIGGER auth_api_keys_changed_del AFTER DELETE ON auth_api_keys FOR EACH ROW EXECUTE FUNCTION auth_api_keys_changed();
 }

@@ -15,8 +15,9 @@
 // GET_LOCK on MySQL and a write transaction (BEGIN IMMEDIATE) on SQLite.
 // Version 1 creates the api_keys table, version 2 the audit_events table
 // (see AppendAudit), version 3 the rate-limit and quota columns of
-// api_keys; later versions are appended, never edited. DDL returns the same
-// statements for teams that run their own migration tool.
+// api_keys, version 4 the change feed (see Poller); later versions are
+// appended, never edited. DDL returns the same statements for teams that
+// run their own migration tool.
 //
 // Encodings, chosen so that every string round-trips verbatim (NUL, quotes,
 // any UTF-8) and compares byte for byte, exactly as Go compares strings:

@@ -9,7 +9,8 @@ import (
 // n is element n-1: versions are applied in order and recorded in
 // {p}schema_migrations. Never edit an applied version; append a new one.
 // Version 1 is the api_keys table, version 2 the audit log (audit_events),
-// version 3 the rate-limit and quota columns of api_keys.
+// version 3 the rate-limit and quota columns of api_keys, version 4 the
+// change feed (key_changes and its triggers, see changes_schema.go).
 //
 // {p} stands for the table prefix (see WithTablePrefix). Every statement is
 // idempotent (IF NOT EXISTS), so a migration interrupted on a database
@@ -183,6 +184,7 @@ func migrations(d Dialect, prefix string) [][]string {
 		createTable(d, "api_keys", keysColumnsV1(), keysIndexesV1()),       // version 1
 		createTable(d, "audit_events", auditColumnsV2(), auditIndexesV2()), // version 2: the audit log
 		addColumns(d, "api_keys", keysColumnsV3()),                         // version 3: rate limits and quotas
+		changeFeedV4(d), // version 4: the change feed (changes_schema.go)
 	}
 	out := make([][]string, 0, len(src))
 	for _, stmts := range src {
