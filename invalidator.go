@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"log/slog"
 )
 
 // Invalidator spreads cache evictions between Managers (instances of a
@@ -14,4 +15,64 @@ type Invalidator interface {
 	// Subscribe calls fn for each published key ID until the returned
 	// function is called.
 	Subscribe(fn func(keyID string)) (unsubscribe func())
+}
+
+// InvalidatorHealth is implemented by an Invalidator whose feed of
+// evictions can break: a lost connection (PostgreSQL LISTEN), a failed poll
+// (sqlstore.Poller). New checks for it. While the feed is down the Manager
+// serves no key from its cache: every Verify asks the store, so a change
+// made elsewhere is seen at once rather than within the staleness bound.
+// When the feed is back, the Manager drops its whole cache (evictions sent
+// meanwhile may have been missed) and caches again.
+type InvalidatorHealth interface {
+	// WatchHealth calls fn(false) when evictions may be missed from now on,
+	// and fn(true) once the feed is back and has caught up. If the feed is
+	// down when WatchHealth is called, it calls fn(false) before returning.
+	// Calling stop ends the calls.
+	WatchHealth(fn func(healthy bool)) (stop func())
+}
+
+// watchInvalidator hooks the cache to inv's health, if inv reports it.
+func (m *Manager) watchInvalidator(inv Invalidator) (stop func()) {
+	h, ok := inv.(InvalidatorHealth)
+	if !ok {
+		return nil
+	}
+	return h.WatchHealth(func(healthy bool) {
+		if !healthy {
+			if !m.cache.bypass.Swap(true) {
+				m.logger.LogAttrs(context.Background(), slog.LevelWarn,
+					"apikey: the invalidator lost its feed; verifying every key against the store until it has caught up")
+			}
+			return
+		}
+		if m.cache.bypass.Load() {
+			// Evictions sent while the feed was down are lost: nothing
+			// cached before now may be used.
+			m.cache.dropAll()
+			m.cache.bypass.Store(false)
+			m.logger.LogAttrs(context.Background(), slog.LevelInfo,
+				"apikey: the invalidator has caught up; cache emptied and in use again")
+		}
+	})
+}
+
+// dropAll empties the positive cache and bumps the generation, so fills in
+// flight are not cached either.
+func (c *verifyCache) dropAll() {
+	c.idMu.Lock()
+	defer c.idMu.Unlock()
+	c.gen.Add(1)
+	clear(c.byID)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		var all []Digest
+		sh.Range(func(d Digest, _ *cacheEntry) bool {
+			all = append(all, d)
+			return true
+		})
+		for _, d := range all {
+			sh.Delete(d)
+		}
+	}
 }
