@@ -210,10 +210,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if v.maxAge > 0 || v.negTicks > 0 || m.usage != nil {
 		m.startBackground(v.tick, c.usageInterval)
 	}
-	if m.inv = c.invalidator; m.inv != nil {
-		m.unsubscribe = m.inv.Subscribe(m.cache.evictID)
-		m.unwatch = m.watchInvalidator(m.inv)
-	}
+	m.subscribe(c.invalidator)
 	return m, nil
 }
 

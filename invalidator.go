@@ -76,3 +76,12 @@ func (c *verifyCache) dropAll() {
 		}
 	}
 }
+
+// subscribe hooks the cache to inv's evictions and, if inv reports it, to
+// its health. inv may be nil (WithInvalidator not set).
+func (m *Manager) subscribe(inv Invalidator) {
+	if m.inv = inv; inv != nil {
+		m.unsubscribe = inv.Subscribe(m.cache.evictID)
+		m.unwatch = m.watchInvalidator(inv)
+	}
+}
