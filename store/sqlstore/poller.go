@@ -286,12 +286,15 @@ func (p *Poller) setHealth(err error) {
 	if healthy {
 		p.logger.LogAttrs(context.Background(), slog.LevelInfo, "apikey/sqlstore: change feed read again; caught up")
 	} else {
-		p.outages.Add(1)
 		p.logger.LogAttrs(context.Background(), slog.LevelWarn,
 			"apikey/sqlstore: reading the change feed failed; Managers verify against the store until it is read again",
 			slog.String("error", err.Error()))
 	}
 	for _, fn := range p.watchers {
 		fn(healthy)
+	}
+	if !healthy {
+		// Counted once reported: who sees the count sees the Managers bypassing their caches.
+		p.outages.Add(1)
 	}
 }
