@@ -21,11 +21,12 @@
 //
 // # Names of options
 //
-// One rule, in this package and in admin, redis and store/*: the options of
-// a constructor (New's Option; admin.NewHandler, redis.NewLimiter,
-// redis.NewInvalidator, sqlstore.New, sqlitestore.Open) are named
-// With… for what they set (WithCache, WithPepper) or Without… for what they
-// turn off (WithoutUsageTracking). The options of one middleware
+// One rule, in this package and in admin, leak, redis and store/*: the
+// options of a constructor (New's Option; admin.NewHandler, leak.GitHub,
+// leak.GitLab, leak.Public, redis.NewLimiter, redis.NewInvalidator,
+// sqlstore.New, sqlstore.NewPoller, sqlitestore.Open, pgnotify.New) are
+// named With… for what they set (WithCache, WithPepper) or Without… for what
+// they turn off (WithoutUsageTracking). The options of one middleware
 // (MiddlewareOption, passed to Manager.Middleware) are named for what they
 // set, without With: Cost, RequiredScopes, OnError, Realm. So
 // apikey.New(s, apikey.Cost(2)) does not read as if it might compile. One
