@@ -23,15 +23,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/internal/feed"
 )
 
 // Invalidator listens for the change feed's notifications. Close it after
@@ -42,15 +40,8 @@ type Invalidator struct {
 	logger    *slog.Logger
 	heartbeat time.Duration
 
-	mu     sync.Mutex
-	nextID int
-	subs   map[int]func(string)
+	fanout *feed.Fanout // subscribers and health
 
-	healthMu sync.Mutex // held while health changes and is reported
-	healthy  bool
-	watchers map[int]func(bool)
-
-	outages   atomic.Uint64
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -85,7 +76,7 @@ func New(ctx context.Context, cfg *pgx.ConnConfig, opts ...Option) (*Invalidator
 		return nil, errors.New("apikey/pgnotify: New: config must not be nil")
 	}
 	inv := &Invalidator{cfg: cfg.Copy(), channel: "api_keys_changed", logger: slog.New(slog.DiscardHandler),
-		heartbeat: time.Second, subs: map[int]func(string){}, watchers: map[int]func(bool){}, healthy: true}
+		heartbeat: time.Second, fanout: feed.New()}
 	for _, opt := range opts {
 		opt(inv)
 	}
@@ -122,46 +113,23 @@ func (inv *Invalidator) listen(ctx context.Context) (*pgx.Conn, error) {
 // instance when the change commits; Publish only tells this process's
 // subscribers at once.
 func (inv *Invalidator) Publish(_ context.Context, keyID string) error {
-	inv.dispatch(keyID)
+	inv.fanout.Dispatch(keyID)
 	return nil
 }
 
 // Subscribe implements apikey.Invalidator.
 func (inv *Invalidator) Subscribe(fn func(keyID string)) (unsubscribe func()) {
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
-	id := inv.nextID
-	inv.nextID++
-	inv.subs[id] = fn
-	return func() {
-		inv.mu.Lock()
-		defer inv.mu.Unlock()
-		delete(inv.subs, id)
-	}
+	return inv.fanout.Subscribe(fn)
 }
 
 // WatchHealth implements apikey.InvalidatorHealth: unhealthy from a lost
 // connection until LISTEN runs again on a new one.
 func (inv *Invalidator) WatchHealth(fn func(healthy bool)) (stop func()) {
-	inv.healthMu.Lock()
-	defer inv.healthMu.Unlock()
-	inv.mu.Lock()
-	id := inv.nextID
-	inv.nextID++
-	inv.mu.Unlock()
-	inv.watchers[id] = fn
-	if !inv.healthy {
-		fn(false)
-	}
-	return func() {
-		inv.healthMu.Lock()
-		defer inv.healthMu.Unlock()
-		delete(inv.watchers, id)
-	}
+	return inv.fanout.WatchHealth(fn)
 }
 
-// Outages counts the connections lost.
-func (inv *Invalidator) Outages() uint64 { return inv.outages.Load() }
+// Outages counts the times the feed became unhealthy.
+func (inv *Invalidator) Outages() uint64 { return inv.fanout.Outages() }
 
 // Close stops listening and closes the connection. Calling it again does
 // nothing.
@@ -219,7 +187,7 @@ func (inv *Invalidator) receive(ctx context.Context, conn *pgx.Conn) error {
 				inv.logger.LogAttrs(ctx, slog.LevelWarn, "apikey/pgnotify: ignoring a notification that is not a hex key ID")
 				continue
 			}
-			inv.dispatch(string(id))
+			inv.fanout.Dispatch(string(id))
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
@@ -235,33 +203,15 @@ func (inv *Invalidator) receive(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-func (inv *Invalidator) dispatch(id string) {
-	inv.mu.Lock()
-	fns := slices.Collect(maps.Values(inv.subs))
-	inv.mu.Unlock()
-	for _, fn := range fns {
-		fn(id)
-	}
-}
-
-// setHealth reports a lost connection (err) or a restored one (nil).
+// setHealth records the feed's health (err nil: healthy), logging a change.
 func (inv *Invalidator) setHealth(err error) {
-	inv.healthMu.Lock()
-	defer inv.healthMu.Unlock()
-	healthy := err == nil
-	if healthy == inv.healthy {
-		return
-	}
-	inv.healthy = healthy
-	if healthy {
-		inv.logger.LogAttrs(context.Background(), slog.LevelInfo, "apikey/pgnotify: listening again; Managers empty their caches")
-	} else {
-		inv.outages.Add(1)
+	inv.fanout.SetHealth(err, func(err error) {
+		if err == nil {
+			inv.logger.LogAttrs(context.Background(), slog.LevelInfo, "apikey/pgnotify: listening again; Managers empty their caches")
+			return
+		}
 		inv.logger.LogAttrs(context.Background(), slog.LevelWarn,
 			"apikey/pgnotify: lost the LISTEN connection; Managers verify against the store until it is back",
 			slog.String("error", err.Error()))
-	}
-	for _, fn := range inv.watchers {
-		fn(healthy)
-	}
+	})
 }

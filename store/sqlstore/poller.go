@@ -8,10 +8,10 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/keyward/apikey"
+	"github.com/keyward/apikey/internal/feed"
 )
 
 // Poller is an apikey.Invalidator over the store's change feed (schema
@@ -40,20 +40,13 @@ type Poller struct {
 	next     string // changes after a sequence number
 	prune    string
 
-	mu     sync.Mutex
-	nextID int
-	subs   map[int]func(string)
-
-	healthMu sync.Mutex // held while health changes and is reported
-	healthy  bool
-	watchers map[int]func(bool)
+	fanout *feed.Fanout // subscribers and health
 
 	// Owned by the poll loop.
 	cursor  int64               // highest sequence number read
 	pending map[int64]time.Time // numbers below cursor not read yet: transactions still open, or rolled back
 	polls   int
 
-	outages    atomic.Uint64
 	stop, done chan struct{}
 	closeOnce  sync.Once
 }
@@ -100,8 +93,8 @@ func NewPoller(ctx context.Context, s *Store, opts ...PollerOption) (*Poller, er
 		return nil, errors.New("sqlstore: NewPoller: store must not be nil")
 	}
 	p := &Poller{s: s, interval: DefaultPollInterval, timeout: time.Second, retain: time.Hour,
-		logger: slog.New(slog.DiscardHandler), subs: map[int]func(string){}, watchers: map[int]func(bool){},
-		pending: map[int64]time.Time{}, healthy: true}
+		logger: slog.New(slog.DiscardHandler), fanout: feed.New(),
+		pending: map[int64]time.Time{}}
 	for _, opt := range opts {
 		opt(p)
 	}
@@ -134,46 +127,23 @@ func NewPoller(ctx context.Context, s *Store, opts ...PollerOption) (*Poller, er
 // for the other instances; Publish only tells this process's subscribers
 // at once.
 func (p *Poller) Publish(_ context.Context, keyID string) error {
-	p.dispatch([]string{keyID})
+	p.fanout.Dispatch(keyID)
 	return nil
 }
 
 // Subscribe implements apikey.Invalidator.
 func (p *Poller) Subscribe(fn func(keyID string)) (unsubscribe func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	id := p.nextID
-	p.nextID++
-	p.subs[id] = fn
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		delete(p.subs, id)
-	}
+	return p.fanout.Subscribe(fn)
 }
 
 // WatchHealth implements apikey.InvalidatorHealth: unhealthy from a failed
 // poll until the next good one.
 func (p *Poller) WatchHealth(fn func(healthy bool)) (stop func()) {
-	p.healthMu.Lock()
-	defer p.healthMu.Unlock()
-	p.mu.Lock()
-	id := p.nextID
-	p.nextID++
-	p.mu.Unlock()
-	p.watchers[id] = fn
-	if !p.healthy {
-		fn(false)
-	}
-	return func() {
-		p.healthMu.Lock()
-		defer p.healthMu.Unlock()
-		delete(p.watchers, id)
-	}
+	return p.fanout.WatchHealth(fn)
 }
 
-// Outages counts the times the Poller became unhealthy.
-func (p *Poller) Outages() uint64 { return p.outages.Load() }
+// Outages counts the times the feed became unhealthy.
+func (p *Poller) Outages() uint64 { return p.fanout.Outages() }
 
 // Close stops polling. Calling it again does nothing.
 func (p *Poller) Close() error {
@@ -214,7 +184,7 @@ func (p *Poller) poll() error {
 		if err != nil {
 			return err
 		}
-		p.dispatch(ids)
+		p.fanout.Dispatch(ids...)
 		if n < pollBatch {
 			break
 		}
@@ -260,41 +230,15 @@ func (p *Poller) read(ctx context.Context, from int64, now time.Time) (ids []str
 	return ids, n, rows.Err()
 }
 
-func (p *Poller) dispatch(ids []string) {
-	if len(ids) == 0 {
-		return
-	}
-	p.mu.Lock()
-	fns := slices.Collect(maps.Values(p.subs))
-	p.mu.Unlock()
-	for _, id := range ids {
-		for _, fn := range fns {
-			fn(id)
-		}
-	}
-}
-
-// setHealth records the outcome of a poll, and reports a change.
+// setHealth records the feed's health (err nil: healthy), logging a change.
 func (p *Poller) setHealth(err error) {
-	p.healthMu.Lock()
-	defer p.healthMu.Unlock()
-	healthy := err == nil
-	if healthy == p.healthy {
-		return
-	}
-	p.healthy = healthy
-	if healthy {
-		p.logger.LogAttrs(context.Background(), slog.LevelInfo, "apikey/sqlstore: change feed read again; caught up")
-	} else {
+	p.fanout.SetHealth(err, func(err error) {
+		if err == nil {
+			p.logger.LogAttrs(context.Background(), slog.LevelInfo, "apikey/sqlstore: change feed read again; caught up")
+			return
+		}
 		p.logger.LogAttrs(context.Background(), slog.LevelWarn,
 			"apikey/sqlstore: reading the change feed failed; Managers verify against the store until it is read again",
 			slog.String("error", err.Error()))
-	}
-	for _, fn := range p.watchers {
-		fn(healthy)
-	}
-	if !healthy {
-		// Counted once reported: who sees the count sees the Managers bypassing their caches.
-		p.outages.Add(1)
-	}
+	})
 }
