@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
-	github.com/keyward/apikey v0.0.0-20261202024824-4f827518c5f6
+	github.com/keyward/apikey v0.0.0-20261202030547-cbfda43bb5b8
 	github.com/labstack/echo/v4 v4.16.0
 )
 

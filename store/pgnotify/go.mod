@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/keyward/apikey v0.0.0-20261202024824-4f827518c5f6
+	github.com/keyward/apikey v0.0.0-20261202030547-cbfda43bb5b8
 	github.com/stretchr/testify v1.11.1
 )
 
