@@ -305,7 +305,7 @@ func answerCases(k keys) []answerCase {
 			challenge: `Bearer realm="api", error="insufficient_scope", scope="webhooks:write"`, body: bodyForbidden},
 
 		invalid("malformed", bearer("sk_live_nope"), false),
-		invalid("bad checksum", bearer(k.reader[:len(k.reader)-1]+"x"), false),
+		invalid("bad checksum", bearer(wrongChecksum(k.reader)), false),
 		invalid("unknown", bearer(k.unknown), false),
 		invalid("revoked", bearer(k.revoked), false),
 		invalid("disabled", xkey(k.disabled), false),
